@@ -1,0 +1,97 @@
+//! `cf_map_iter`: `Executor.map`.
+
+use std::ffi::c_void;
+
+use super::executor::{arg_bytes, executor_ref};
+use super::future::report_outcome;
+use super::{
+    cf_executor, cf_status, cf_task_fn, deadline, fail, ffi_boundary, invalid, non_null, task_fn,
+};
+use crate::executor::MapIter;
+
+/// The results of `cf_map`, in input order. Caller owns; release with `cf_map_free`. Use from
+/// one thread at a time.
+pub struct cf_map_iter {
+    it: MapIter,
+}
+
+/// Runs `fn` over `n` items (CPython: `Executor.map(fn, iterable, timeout, chunksize)`).
+///
+/// `args` holds `n` items of `arg_len` bytes laid end to end (copied now; NULL allowed when
+/// `n * arg_len` is 0). Every item is submitted at once. `timeout` counts from this call
+/// (negative: no limit; NaN: `CF_INVALID_ARGUMENT`). `chunksize` batches items per message in
+/// the process pool and is ignored by the thread pool; 0 is `CF_INVALID_ARGUMENT` (CPython:
+/// ValueError). On `CF_OK`, `*out` is the iterator: caller owns; release with `cf_map_free`.
+#[no_mangle]
+pub extern "C" fn cf_map(
+    ex: *mut cf_executor,
+    r#fn: cf_task_fn,
+    args: *const c_void,
+    arg_len: usize,
+    n: usize,
+    timeout: f64,
+    chunksize: usize,
+    out: *mut *mut cf_map_iter,
+) -> cf_status {
+    ffi_boundary! {
+        non_null!(ex, out);
+        let Some(f) = r#fn else {
+            return invalid("argument `fn` is NULL");
+        };
+        let d = deadline!(timeout);
+        let Some(total) = arg_len.checked_mul(n) else {
+            return invalid("n * arg_len overflows");
+        };
+        let Some(bytes) = arg_bytes(args, total) else {
+            return invalid("argument `args` is NULL but n * arg_len is not 0");
+        };
+        match executor_ref(ex).map(task_fn(f), bytes, arg_len, n, d, chunksize) {
+            Ok(it) => {
+                // SAFETY: `out` is non-NULL and writable (API contract).
+                unsafe { *out = Box::into_raw(Box::new(cf_map_iter { it })) };
+                cf_status::CF_OK
+            }
+            Err(e) => fail(e),
+        }
+    }
+}
+
+/// The next result, in input order (CPython: the `map` iterator's `__next__`). Waits for it
+/// until the map's deadline. `CF_OK` with `*data`/`*len` set (borrowed: valid until the next
+/// `cf_map_next` or `cf_map_free` on this iterator); `CF_DONE` after the last item; otherwise
+/// the item's failure (`CF_TASK_FAILED`, `CF_CANCELLED`, ...) or `CF_TIMEOUT`, with the
+/// message in `cf_last_error()`. After a failure or a timeout the iterator is finished: later
+/// calls give `CF_DONE` and every item not yet started has been cancelled (as CPython 3.14).
+#[no_mangle]
+pub extern "C" fn cf_map_next(
+    it: *mut cf_map_iter,
+    data: *mut *const c_void,
+    len: *mut usize,
+) -> cf_status {
+    ffi_boundary! {
+        non_null!(it, data, len);
+        // SAFETY: `it` is non-NULL and, by the API contract, a live iterator used by one thread.
+        let iter = unsafe { &mut (*it).it };
+        match iter.next_done() {
+            Ok(f) => report_outcome(&f, |bytes| {
+                // SAFETY: `data` and `len` are non-NULL and writable (API contract).
+                unsafe {
+                    *data = bytes.as_ptr().cast();
+                    *len = bytes.len();
+                }
+            }),
+            Err(e) => fail(e),
+        }
+    }
+}
+
+/// Releases the iterator (NULL is a no-op), cancelling every item that has not started.
+#[no_mangle]
+pub extern "C" fn cf_map_free(it: *mut cf_map_iter) {
+    ffi_boundary! {
+        if !it.is_null() {
+            // SAFETY: `it` came from `cf_map` and the caller gives it up.
+            drop(unsafe { Box::from_raw(it) });
+        }
+    }
+}

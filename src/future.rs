@@ -1,0 +1,483 @@
+//! The future: a state machine (pending -> running -> finished, pending -> cancelled), its
+//! result or failure, its done-callbacks and the waiters installed on it by `wait.rs`.
+//!
+//! This module knows nothing of executors. An executor creates a future holding a [`Task`],
+//! takes the task back with [`Future::set_running`] when a worker begins it, and finishes the
+//! future with [`Future::set_result`] or [`Future::set_failure`].
+//!
+//! Locking: each future has one mutex. No code ever holds two future locks at once (waits
+//! install and remove their waiter one future at a time), so there is no lock order to get
+//! wrong. Waiter locks are taken only after the future lock is released. Callbacks run outside
+//! every lock.
+
+use std::ffi::{c_int, c_void, CString};
+use std::sync::Arc;
+
+use crate::sync::{lock, spin_until, AtomicU8, Condvar, Mutex, Ordering};
+use crate::wait::Waiter;
+use crate::Deadline;
+
+/// A task function as C sees it: `int fn(const void *arg, size_t arg_len, cf_out *out)`.
+pub type TaskFn = unsafe extern "C" fn(arg: *const c_void, arg_len: usize, out: *mut Out) -> c_int;
+
+/// How many spin iterations a waiter on one future makes before it parks (a few µs).
+const RESULT_SPIN: u32 = 2048;
+
+/// Bytes kept inline (no allocation) when they fit.
+const INLINE: usize = 32;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+struct InlineBuf([u8; INLINE]);
+
+/// An immutable byte buffer, 16-byte aligned (like `malloc`), kept inline when small.
+///
+/// Task arguments and results are `Bytes`, so a task can cast its argument to a struct.
+#[derive(Clone)]
+pub struct Bytes(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline(u8, InlineBuf),
+    Heap(Box<[u8]>),
+}
+
+impl Bytes {
+    /// The empty buffer.
+    pub const fn empty() -> Bytes {
+        Bytes(Repr::Inline(0, InlineBuf([0; INLINE])))
+    }
+
+    /// A copy of `data`. Fails with `None` when the allocation fails.
+    pub fn copy_from(data: &[u8]) -> Option<Bytes> {
+        if data.len() <= INLINE {
+            let mut buf = InlineBuf([0; INLINE]);
+            buf.0[..data.len()].copy_from_slice(data);
+            return Some(Bytes(Repr::Inline(data.len() as u8, buf)));
+        }
+        let mut v = Vec::new();
+        v.try_reserve_exact(data.len()).ok()?;
+        v.extend_from_slice(data);
+        Some(Bytes(Repr::Heap(v.into_boxed_slice())))
+    }
+
+    /// A zeroed buffer of `len` bytes (zeroed pages come free from the kernel for big sizes).
+    pub fn zeroed(len: usize) -> Option<Bytes> {
+        if len <= INLINE {
+            return Some(Bytes(Repr::Inline(len as u8, InlineBuf([0; INLINE]))));
+        }
+        let mut v: Vec<u8> = Vec::new();
+        v.try_reserve_exact(len).ok()?;
+        v.resize(len, 0);
+        Some(Bytes(Repr::Heap(v.into_boxed_slice())))
+    }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline(n, b) => &b.0[..*n as usize],
+            Repr::Heap(b) => b,
+        }
+    }
+
+    /// The bytes, mutable (used to fill a result in place).
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        match &mut self.0 {
+            Repr::Inline(n, b) => &mut b.0[..*n as usize],
+            Repr::Heap(b) => b,
+        }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Whether the buffer is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bytes({} bytes)", self.len())
+    }
+}
+
+/// A task: a C function and its argument bytes (copied at submit time).
+#[derive(Clone, Debug)]
+pub struct Task {
+    /// The function.
+    pub func: TaskFn,
+    /// Its argument.
+    pub arg: Bytes,
+}
+
+impl Task {
+    /// Runs the task in this thread and returns what it produced.
+    pub fn run(&self) -> Outcome {
+        let mut out = Out::default();
+        let arg = self.arg.as_slice();
+        // SAFETY: `func` is a C task function supplied by the user, who promises it follows the
+        // cf_task_fn contract; `arg` is valid for `arg.len()` bytes for the duration of the call
+        // and `out` is a live, exclusively borrowed Out.
+        let rc = unsafe { (self.func)(arg.as_ptr().cast(), arg.len(), &mut out) };
+        out.finish(rc)
+    }
+}
+
+/// Where a running task puts its result (`cf_out` in C).
+#[derive(Default)]
+pub struct Out {
+    result: Option<Bytes>,
+    failure: Option<Option<CString>>,
+}
+
+impl Out {
+    /// Sets the result to a copy of `data`. `false` when memory ran out.
+    pub fn set(&mut self, data: &[u8]) -> bool {
+        match Bytes::copy_from(data) {
+            Some(b) => {
+                self.result = Some(b);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Allocates a zeroed result buffer of `len` bytes and returns it for filling in place.
+    pub fn alloc(&mut self, len: usize) -> Option<&mut [u8]> {
+        self.result = Some(Bytes::zeroed(len)?);
+        self.result.as_mut().map(Bytes::as_mut_slice)
+    }
+
+    /// Marks the task failed with `message` (None: "task failed").
+    pub fn fail(&mut self, message: Option<CString>) {
+        self.failure = Some(message);
+    }
+
+    /// The outcome given the task's return code.
+    pub fn finish(self, rc: c_int) -> Outcome {
+        match (rc, self.failure) {
+            (0, None) => Outcome::Ok(self.result.unwrap_or_else(Bytes::empty)),
+            (rc, Some(Some(msg))) => Outcome::Failed(FailKind::Task, rc, msg),
+            (0, Some(None)) => Outcome::failed(FailKind::Task, 0, "task failed".into()),
+            (rc, _) => Outcome::failed(FailKind::Task, rc, format!("task returned {rc}")),
+        }
+    }
+}
+
+/// Why a future failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailKind {
+    /// The task returned nonzero or called `cf_out_fail`.
+    Task,
+    /// The worker process died.
+    WorkerDied,
+    /// The task outran its time limit.
+    Expired,
+    /// The executor broke (e.g. a failing initializer) before running it.
+    Broken,
+}
+
+/// What a finished task produced.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Success with result bytes.
+    Ok(Bytes),
+    /// Failure: kind, code, message.
+    Failed(FailKind, c_int, CString),
+}
+
+impl Outcome {
+    /// A failure outcome; interior NULs in `message` are replaced.
+    pub fn failed(kind: FailKind, code: c_int, message: String) -> Outcome {
+        let msg = CString::new(message.replace('\0', "\u{fffd}")).unwrap_or_default();
+        Outcome::Failed(kind, code, msg)
+    }
+}
+
+/// The state of a future, as `running()`, `done()` and `cancelled()` see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum State {
+    /// Not started; can be cancelled.
+    Pending = 0,
+    /// A worker has begun it.
+    Running = 1,
+    /// Finished with a result.
+    Succeeded = 2,
+    /// Finished with a failure.
+    Failed = 3,
+    /// Cancelled before it ran.
+    Cancelled = 4,
+}
+
+impl State {
+    fn from_u8(v: u8) -> State {
+        match v {
+            0 => State::Pending,
+            1 => State::Running,
+            2 => State::Succeeded,
+            3 => State::Failed,
+            _ => State::Cancelled,
+        }
+    }
+
+    /// Finished or cancelled.
+    pub fn is_done(self) -> bool {
+        self as u8 >= State::Succeeded as u8
+    }
+}
+
+/// A done-callback. It receives the future it was added to.
+pub type Callback = Box<dyn FnOnce(&Arc<Future>) + Send>;
+
+enum Slot {
+    /// Pending: the task to run.
+    Task(Task),
+    /// Running, or pending without a task.
+    Empty,
+    /// Finished (or cancelled: `Empty` stays).
+    Done(Outcome),
+}
+
+struct Inner {
+    slot: Slot,
+    callbacks: Vec<Callback>,
+    waiters: Vec<(Arc<Waiter>, usize)>,
+    /// Threads parked in `wait_done` on `cond`; notify only when there are some.
+    sleepers: u32,
+}
+
+/// A future. Shared through `Arc`; the C handle is `Arc::into_raw`.
+pub struct Future {
+    /// Mirror of the state for lock-free reads; written only under `inner`'s lock.
+    state: AtomicU8,
+    inner: Mutex<Inner>,
+    cond: Condvar,
+}
+
+impl std::fmt::Debug for Future {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Future({:?})", self.state())
+    }
+}
+
+/// A borrowed view of a finished future's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved<'a> {
+    /// The result bytes.
+    Ok(&'a [u8]),
+    /// Failure: kind, code, message.
+    Failed(FailKind, c_int, &'a std::ffi::CStr),
+    /// Cancelled.
+    Cancelled,
+}
+
+impl Future {
+    /// A pending future holding `task`.
+    pub fn new(task: Option<Task>) -> Future {
+        Future {
+            state: AtomicU8::new(State::Pending as u8),
+            inner: Mutex::new(Inner {
+                slot: task.map_or(Slot::Empty, Slot::Task),
+                callbacks: Vec::new(),
+                waiters: Vec::new(),
+                sleepers: 0,
+            }),
+            cond: Condvar::new(),
+        }
+    }
+
+    /// The current state (a lock-free read).
+    pub fn state(&self) -> State {
+        State::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Finished or cancelled.
+    pub fn is_done(&self) -> bool {
+        self.state().is_done()
+    }
+
+    /// Pending -> running. Returns the task to run, or `None` when the future was cancelled
+    /// (or is not pending), in which case the worker must skip it. (CPython:
+    /// `set_running_or_notify_cancel`.)
+    pub fn set_running(&self) -> Option<Task> {
+        let mut g = lock(&self.inner);
+        if self.state.load(Ordering::Relaxed) != State::Pending as u8 {
+            return None;
+        }
+        self.state.store(State::Running as u8, Ordering::Release);
+        match std::mem::replace(&mut g.slot, Slot::Empty) {
+            Slot::Task(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Cancels a pending future: `true` if it is now cancelled (also when it already was),
+    /// `false` if it is running or finished. Wakes every waiter at once and runs the
+    /// done-callbacks in this thread.
+    pub fn cancel(self: &Arc<Self>) -> bool {
+        let state = self.state();
+        if state == State::Cancelled {
+            return true;
+        }
+        if state != State::Pending {
+            return false;
+        }
+        match self.complete(State::Cancelled, None) {
+            Ok(()) => true,
+            Err(s) => s == State::Cancelled,
+        }
+    }
+
+    /// Finishes with a result. `false` if the future was already done.
+    pub fn set_result(self: &Arc<Self>, data: Bytes) -> bool {
+        self.complete(State::Succeeded, Some(Outcome::Ok(data)))
+            .is_ok()
+    }
+
+    /// Finishes with a failure. `false` if the future was already done.
+    pub fn set_failure(self: &Arc<Self>, kind: FailKind, code: c_int, message: String) -> bool {
+        self.set_outcome(Outcome::failed(kind, code, message))
+    }
+
+    /// Finishes with `outcome`. `false` if the future was already done.
+    pub fn set_outcome(self: &Arc<Self>, outcome: Outcome) -> bool {
+        let state = match outcome {
+            Outcome::Ok(_) => State::Succeeded,
+            Outcome::Failed(..) => State::Failed,
+        };
+        self.complete(state, Some(outcome)).is_ok()
+    }
+
+    /// Moves to the final state `to`, then (outside the lock) wakes sleepers, notifies waiters
+    /// and runs callbacks. Err(current state) if already done, or if cancelling a non-pending one.
+    fn complete(self: &Arc<Self>, to: State, outcome: Option<Outcome>) -> Result<(), State> {
+        let (callbacks, waiters, wake) = {
+            let mut g = lock(&self.inner);
+            let cur = State::from_u8(self.state.load(Ordering::Relaxed));
+            if cur.is_done() || (to == State::Cancelled && cur != State::Pending) {
+                return Err(cur);
+            }
+            g.slot = match outcome {
+                Some(o) => Slot::Done(o),
+                None => Slot::Empty,
+            };
+            self.state.store(to as u8, Ordering::Release);
+            let wake = g.sleepers > 0;
+            (
+                std::mem::take(&mut g.callbacks),
+                std::mem::take(&mut g.waiters),
+                wake,
+            )
+        };
+        if wake {
+            self.cond.notify_all();
+        }
+        let failed = to == State::Failed;
+        for (w, token) in waiters {
+            w.notify(token, failed);
+        }
+        for cb in callbacks {
+            run_callback(cb, self);
+        }
+        Ok(())
+    }
+
+    /// Adds a done-callback: it runs once, in the thread that completes the future, or at once
+    /// in this thread if the future is already done. Callbacks run in the order added.
+    pub fn add_done_callback(self: &Arc<Self>, cb: Callback) {
+        {
+            let mut g = lock(&self.inner);
+            if !self.is_done() {
+                g.callbacks.push(cb);
+                return;
+            }
+        }
+        run_callback(cb, self);
+    }
+
+    /// Waits until done or the deadline passes; `true` if done. Spins briefly before parking.
+    pub fn wait_done(&self, deadline: Deadline) -> bool {
+        if self.is_done() {
+            return true;
+        }
+        if deadline.expired() {
+            return false;
+        }
+        if spin_until(|| self.is_done(), RESULT_SPIN) {
+            return true;
+        }
+        let mut g = lock(&self.inner);
+        loop {
+            if self.is_done() {
+                return true;
+            }
+            g.sleepers += 1;
+            g = match deadline.remaining() {
+                None => match self.cond.wait(g) {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                },
+                Some(left) if left.is_zero() => {
+                    g.sleepers -= 1;
+                    return false;
+                }
+                Some(left) => match self.cond.wait_timeout(g, left) {
+                    Ok((g, _)) => g,
+                    Err(p) => p.into_inner().0,
+                },
+            };
+            g.sleepers -= 1;
+        }
+    }
+
+    /// Runs `f` on the outcome if the future is done; `None` while it is not.
+    ///
+    /// The outcome never changes once set, so data pointers taken from it stay valid as long
+    /// as the future is alive.
+    pub fn with_outcome<R>(&self, f: impl FnOnce(Resolved<'_>) -> R) -> Option<R> {
+        let g = lock(&self.inner);
+        let resolved = match (&g.slot, self.state()) {
+            (Slot::Done(Outcome::Ok(b)), _) => Resolved::Ok(b.as_slice()),
+            (Slot::Done(Outcome::Failed(k, c, m)), _) => Resolved::Failed(*k, *c, m),
+            (_, State::Cancelled) => Resolved::Cancelled,
+            _ => return None,
+        };
+        Some(f(resolved))
+    }
+
+    /// Installs `waiter` with `token` unless the future is already done; in that case
+    /// returns `Some(failed)` and installs nothing.
+    pub(crate) fn add_waiter(&self, waiter: &Arc<Waiter>, token: usize) -> Option<bool> {
+        let mut g = lock(&self.inner);
+        let s = self.state();
+        if s.is_done() {
+            return Some(s == State::Failed);
+        }
+        g.waiters.push((Arc::clone(waiter), token));
+        None
+    }
+
+    /// Removes `waiter` if it is still installed (it is not once the future completed).
+    pub(crate) fn remove_waiter(&self, waiter: &Arc<Waiter>) {
+        let mut g = lock(&self.inner);
+        if let Some(i) = g.waiters.iter().position(|(w, _)| Arc::ptr_eq(w, waiter)) {
+            g.waiters.swap_remove(i);
+        }
+    }
+
+    /// Number of waiters installed (for tests of waiter cleanup).
+    pub fn waiter_count(&self) -> usize {
+        lock(&self.inner).waiters.len()
+    }
+}
+
+fn run_callback(cb: Callback, f: &Arc<Future>) {
+    // A panicking Rust callback must not take the completing thread (a pool worker) down with
+    // it; CPython likewise logs and ignores exceptions raised by callbacks.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(f)));
+}

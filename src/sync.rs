@@ -1,0 +1,43 @@
+//! Synchronisation primitives, swapped for loom's under `--cfg loom` so that the future and
+//! waiter state machines can be model-checked (tests/loom.rs).
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU8, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// Locks `m`, ignoring poisoning: no code holding one of our locks can panic in a way that
+/// leaves the protected state inconsistent (callbacks and tasks always run outside locks).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Spins for a short, bounded time while `ready` is false. Returns whether `ready` became true.
+///
+/// Waking a parked thread on this kind of machine costs tens of microseconds, far more than the
+/// work of a typical small task, so a waiter that is likely to be satisfied soon spins first.
+#[inline]
+pub(crate) fn spin_until(mut ready: impl FnMut() -> bool, iterations: u32) -> bool {
+    if cfg!(loom) {
+        return ready();
+    }
+    for i in 0..iterations {
+        if ready() {
+            return true;
+        }
+        if i % 64 == 63 {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    ready()
+}

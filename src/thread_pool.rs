@@ -1,0 +1,297 @@
+//! The thread pool executor (CPython's `ThreadPoolExecutor`).
+//!
+//! Work goes through one crossbeam channel. Threads start lazily, up to `max_workers`, and
+//! only when no idle thread can take the new item (CPython's idle semaphore). Shutdown closes
+//! the channel: workers drain what is queued, then exit.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::{JoinHandle, ThreadId};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use once_cell::sync::Lazy;
+
+use crate::future::{FailKind, Future, Outcome, Task};
+use crate::sync::lock;
+use crate::{Error, Status};
+
+/// How many times an idle worker polls the queue before it parks (a few µs): waking a parked
+/// thread costs far more than a small task.
+const IDLE_SPIN: u32 = 4096;
+
+static POOL_IDS: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    /// The id of the pool whose worker this thread is (0: none).
+    static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Options of a thread pool.
+#[derive(Clone, Debug, Default)]
+pub struct ThreadPoolOptions {
+    /// Prefix of thread names; default `ThreadPoolExecutor-N`.
+    pub thread_name_prefix: Option<String>,
+    /// Run once in each new thread before any task; a failure breaks the pool.
+    pub initializer: Option<Task>,
+}
+
+struct State {
+    /// `None` once shut down: dropping the sender lets workers drain the queue and exit.
+    tx: Option<Sender<Arc<Future>>>,
+    broken: Option<String>,
+    threads: Vec<(ThreadId, JoinHandle<()>)>,
+}
+
+struct Shared {
+    id: usize,
+    max_workers: usize,
+    prefix: String,
+    initializer: Option<Task>,
+    rx: Receiver<Arc<Future>>,
+    state: Mutex<State>,
+    /// Threads waiting for work that a submit may count on (CPython's `_idle_semaphore`).
+    idle: AtomicUsize,
+    broken: AtomicBool,
+}
+
+/// A thread pool. Dropping it shuts it down and waits for queued work.
+pub struct ThreadPool {
+    shared: Arc<Shared>,
+}
+
+static LIVE: Lazy<Mutex<Vec<Weak<Shared>>>> = Lazy::new(|| {
+    crate::executor::register_exit_hook();
+    Mutex::new(Vec::new())
+});
+
+/// Shuts down (with wait) every thread pool still alive; run at process exit.
+pub(crate) fn shutdown_all_at_exit() {
+    let pools: Vec<Weak<Shared>> = std::mem::take(&mut *lock(&LIVE));
+    for p in pools.iter().filter_map(Weak::upgrade) {
+        let _ = shutdown(&p, true, false);
+    }
+}
+
+impl ThreadPool {
+    /// A pool of at most `max_workers` threads (0: `min(32, cpus + 4)`).
+    pub fn new(max_workers: usize, opts: ThreadPoolOptions) -> Result<ThreadPool, Error> {
+        let max_workers = if max_workers == 0 {
+            (crate::cpu_count() + 4).min(32)
+        } else {
+            max_workers
+        };
+        let id = POOL_IDS.fetch_add(1, Ordering::Relaxed);
+        let prefix = opts
+            .thread_name_prefix
+            .unwrap_or_else(|| format!("ThreadPoolExecutor-{}", id - 1));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(Shared {
+            id,
+            max_workers,
+            prefix,
+            initializer: opts.initializer,
+            rx,
+            state: Mutex::new(State {
+                tx: Some(tx),
+                broken: None,
+                threads: Vec::new(),
+            }),
+            idle: AtomicUsize::new(0),
+            broken: AtomicBool::new(false),
+        });
+        {
+            let mut live = lock(&LIVE);
+            live.retain(|w| w.strong_count() > 0);
+            live.push(Arc::downgrade(&shared));
+        }
+        Ok(ThreadPool { shared })
+    }
+
+    /// The maximum number of threads.
+    pub fn max_workers(&self) -> usize {
+        self.shared.max_workers
+    }
+
+    /// Queues `task` and returns its future (CPython's `submit`).
+    pub fn submit(&self, task: Task) -> Result<Arc<Future>, Error> {
+        let f = Arc::new(Future::new(Some(task)));
+        self.submit_future(&f)?;
+        Ok(f)
+    }
+
+    /// Queues an already built pending future.
+    pub fn submit_future(&self, f: &Arc<Future>) -> Result<(), Error> {
+        let sh = &self.shared;
+        let mut st = lock(&sh.state);
+        if let Some(msg) = &st.broken {
+            return Err(Error::new(Status::Broken, msg.clone()));
+        }
+        if st.tx.is_none() {
+            return Err(Error::new(
+                Status::Shutdown,
+                "cannot schedule new futures after shutdown",
+            ));
+        }
+        let need_thread = !try_take_idle(&sh.idle) && st.threads.len() < sh.max_workers;
+        if need_thread {
+            let name = format!("{}_{}", sh.prefix, st.threads.len());
+            let worker_shared = Arc::clone(sh);
+            let spawned = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || worker(worker_shared));
+            match spawned {
+                Ok(h) => st.threads.push((h.thread().id(), h)),
+                Err(e) if st.threads.is_empty() => {
+                    return Err(Error::new(
+                        Status::NoMemory,
+                        format!("cannot start a thread: {e}"),
+                    ))
+                }
+                // Other threads exist and will get to the item.
+                Err(_) => {}
+            }
+        }
+        // The receiver lives in `shared`, so the channel cannot be disconnected here.
+        match &st.tx {
+            Some(tx) => tx
+                .send(Arc::clone(f))
+                .map_err(|_| Error::new(Status::Internal, "work queue closed")),
+            None => Err(Error::new(Status::Internal, "work queue closed")),
+        }
+    }
+
+    /// CPython's `shutdown(wait, cancel_futures)`.
+    ///
+    /// Called with `wait` from one of this pool's own threads (a task or a done-callback), it
+    /// starts the shutdown, cannot wait for itself, and returns `InvalidArgument` (CPython
+    /// raises "cannot join current thread").
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) -> Result<(), Error> {
+        shutdown(&self.shared, wait, cancel_futures)
+    }
+
+    /// Number of threads started so far.
+    pub fn thread_count(&self) -> usize {
+        lock(&self.shared.state).threads.len()
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        let _ = shutdown(&self.shared, true, false);
+    }
+}
+
+fn shutdown(sh: &Arc<Shared>, wait: bool, cancel_futures: bool) -> Result<(), Error> {
+    let me = std::thread::current().id();
+    let own_thread = CURRENT_POOL.with(Cell::get) == sh.id;
+    let (cancelled, threads) = {
+        let mut st = lock(&sh.state);
+        let mut cancelled = Vec::new();
+        if cancel_futures {
+            while let Ok(f) = sh.rx.try_recv() {
+                cancelled.push(f);
+            }
+        }
+        st.tx = None;
+        let threads = if wait && !own_thread {
+            std::mem::take(&mut st.threads)
+        } else {
+            Vec::new()
+        };
+        (cancelled, threads)
+    };
+    // Cancel outside the pool lock: done-callbacks may call back into the pool.
+    for f in cancelled {
+        f.cancel();
+    }
+    for (id, h) in threads {
+        if id != me {
+            let _ = h.join();
+        }
+    }
+    if wait && own_thread {
+        return Err(Error::invalid(
+            "shutdown(wait=true) called from one of the executor's own threads: it cannot wait \
+             for itself; the shutdown has started and the threads exit once the queue is drained",
+        ));
+    }
+    Ok(())
+}
+
+fn try_take_idle(idle: &AtomicUsize) -> bool {
+    let mut n = idle.load(Ordering::Acquire);
+    while n > 0 {
+        match idle.compare_exchange_weak(n, n - 1, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return true,
+            Err(v) => n = v,
+        }
+    }
+    false
+}
+
+fn recv(rx: &Receiver<Arc<Future>>) -> Option<Arc<Future>> {
+    for i in 0..IDLE_SPIN {
+        match rx.try_recv() {
+            Ok(f) => return Some(f),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {
+                if i % 64 == 63 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+    rx.recv().ok()
+}
+
+fn worker(sh: Arc<Shared>) {
+    CURRENT_POOL.with(|c| c.set(sh.id));
+    if let Some(init) = &sh.initializer {
+        if let Outcome::Failed(_, code, msg) = init.run() {
+            let msg = format!(
+                "a thread initializer failed (code {code}: {}); the executor is broken",
+                msg.to_string_lossy()
+            );
+            break_pool(&sh, msg);
+            return;
+        }
+    }
+    while let Some(f) = recv(&sh.rx) {
+        if sh.broken.load(Ordering::Acquire) {
+            fail_broken(&sh, &f);
+            continue;
+        }
+        if let Some(task) = f.set_running() {
+            f.set_outcome(task.run());
+        }
+        drop(f);
+        sh.idle.fetch_add(1, Ordering::Release);
+    }
+}
+
+fn fail_broken(sh: &Shared, f: &Arc<Future>) {
+    let msg = lock(&sh.state)
+        .broken
+        .clone()
+        .unwrap_or_else(|| "the executor is broken".into());
+    f.set_failure(FailKind::Broken, 0, msg);
+}
+
+/// Marks the pool broken and fails everything queued with `Broken` (CPython's
+/// `_initializer_failed`).
+fn break_pool(sh: &Shared, msg: String) {
+    let queued: Vec<Arc<Future>> = {
+        let mut st = lock(&sh.state);
+        if st.broken.is_none() {
+            st.broken = Some(msg);
+        }
+        sh.broken.store(true, Ordering::Release);
+        sh.rx.try_iter().collect()
+    };
+    for f in queued {
+        fail_broken(sh, &f);
+    }
+}
