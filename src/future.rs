@@ -162,7 +162,7 @@ impl Out {
         match (rc, self.failure) {
             (0, None) => Outcome::Ok(self.result.unwrap_or_else(Bytes::empty)),
             (rc, Some(Some(msg))) => Outcome::Failed(FailKind::Task, rc, msg),
-            (0, Some(None)) => Outcome::failed(FailKind::Task, 0, "task failed".into()),
+            (rc, Some(None)) => Outcome::failed(FailKind::Task, rc, "task failed".into()),
             (rc, _) => Outcome::failed(FailKind::Task, rc, format!("task returned {rc}")),
         }
     }

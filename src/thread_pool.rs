@@ -183,7 +183,6 @@ impl Drop for ThreadPool {
 }
 
 fn shutdown(sh: &Arc<Shared>, wait: bool, cancel_futures: bool) -> Result<(), Error> {
-    let me = std::thread::current().id();
     let own_thread = CURRENT_POOL.with(Cell::get) == sh.id;
     let (cancelled, threads) = {
         let mut st = lock(&sh.state);
@@ -205,10 +204,10 @@ fn shutdown(sh: &Arc<Shared>, wait: bool, cancel_futures: bool) -> Result<(), Er
     for f in cancelled {
         f.cancel();
     }
-    for (id, h) in threads {
-        if id != me {
-            let _ = h.join();
-        }
+    // `threads` is empty when called from one of the pool's own threads, which cannot join
+    // itself.
+    for (_, h) in threads {
+        let _ = h.join();
     }
     if wait && own_thread {
         return Err(Error::invalid(

@@ -197,28 +197,26 @@ pub extern "C" fn cf_future_cancel(f: *mut cf_future) -> bool {
 /// Whether the future was cancelled (CPython: `Future.cancelled()`). False for NULL.
 #[no_mangle]
 pub extern "C" fn cf_future_cancelled(f: *const cf_future) -> bool {
-    state_is(f, |s| s == State::Cancelled)
+    ffi_boundary! { state_is(f, |s| s == State::Cancelled) }
 }
 
 /// Whether a worker is running the task now (CPython: `Future.running()`). False for NULL.
 #[no_mangle]
 pub extern "C" fn cf_future_running(f: *const cf_future) -> bool {
-    state_is(f, |s| s == State::Running)
+    ffi_boundary! { state_is(f, |s| s == State::Running) }
 }
 
 /// Whether the future finished or was cancelled (CPython: `Future.done()`). False for NULL.
 #[no_mangle]
 pub extern "C" fn cf_future_done(f: *const cf_future) -> bool {
-    state_is(f, State::is_done)
+    ffi_boundary! { state_is(f, State::is_done) }
 }
 
 fn state_is(f: *const cf_future, pred: impl FnOnce(State) -> bool) -> bool {
-    ffi_boundary! {
-        non_null!(f);
-        // SAFETY: `f` is non-NULL and, by the API contract, a live future handle.
-        let fut = unsafe { FutureRef::from_handle(f) };
-        pred(fut.state())
-    }
+    non_null!(f);
+    // SAFETY: `f` is non-NULL and, by the API contract, a live future handle.
+    let fut = unsafe { FutureRef::from_handle(f) };
+    pred(fut.state())
 }
 
 struct UserData(*mut c_void);
@@ -246,7 +244,9 @@ pub extern "C" fn cf_future_add_done_callback(
         // SAFETY: `f` is non-NULL and, by the API contract, a live future handle.
         let fut = unsafe { FutureRef::from_handle(f) };
         let ud = UserData(user_data);
-        fut.add_done_callback(Box::new(move |done: &Arc<Future>| {
+        // Hold our own reference: a callback run at once may free the caller's.
+        let owned = Arc::clone(&fut);
+        owned.add_done_callback(Box::new(move |done: &Arc<Future>| {
             let ud = ud;
             let p = Arc::as_ptr(done).cast_mut().cast::<cf_future>();
             // SAFETY: `cb` is the user's callback; `p` is a live handle for the duration of the
