@@ -263,11 +263,14 @@ fn worker(sh: Arc<Shared>) {
             fail_broken(&sh, &f);
             continue;
         }
-        if let Some(task) = f.set_running() {
-            f.set_outcome(task.run());
-        }
-        drop(f);
+        let task = f.set_running();
+        let outcome = task.map(|t| t.run());
+        // Count this thread idle *before* publishing the outcome: a caller that sees the future
+        // done and submits again must find this thread idle rather than start another one.
         sh.idle.fetch_add(1, Ordering::Release);
+        if let Some(outcome) = outcome {
+            f.set_outcome(outcome);
+        }
     }
 }
 
