@@ -356,7 +356,7 @@ impl Future {
     /// Moves to the final state `to`, then (outside the lock) wakes sleepers, notifies waiters
     /// and runs callbacks. Err(current state) if already done, or if cancelling a non-pending one.
     fn complete(self: &Arc<Self>, to: State, outcome: Option<Outcome>) -> Result<(), State> {
-        let (callbacks, waiters, wake) = {
+        let (callbacks, wake) = {
             let mut g = lock(&self.inner);
             let cur = State::from_u8(self.state.load(Ordering::Relaxed));
             if cur.is_done() || (to == State::Cancelled && cur != State::Pending) {
@@ -366,20 +366,21 @@ impl Future {
                 Some(o) => Slot::Done(o),
                 None => Slot::Empty,
             };
+            // Waiters hear of the completion under this lock and *before* the state is
+            // published: whoever sees this future done knows its waiters were told, so
+            // `as_completed` order is completion order (never: seen done, then overtaken by a
+            // future that finished later). Waiter locks are never held while taking a future
+            // lock, so this cannot deadlock.
+            let failed = to == State::Failed;
+            for (w, token) in std::mem::take(&mut g.waiters) {
+                w.notify(token, failed);
+            }
             self.state.store(to as u8, Ordering::Release);
             let wake = g.sleepers > 0;
-            (
-                std::mem::take(&mut g.callbacks),
-                std::mem::take(&mut g.waiters),
-                wake,
-            )
+            (std::mem::take(&mut g.callbacks), wake)
         };
         if wake {
             self.cond.notify_all();
-        }
-        let failed = to == State::Failed;
-        for (w, token) in waiters {
-            w.notify(token, failed);
         }
         for cb in callbacks {
             run_callback(cb, self);
@@ -467,6 +468,15 @@ impl Future {
         let mut g = lock(&self.inner);
         if let Some(i) = g.waiters.iter().position(|(w, _)| Arc::ptr_eq(w, waiter)) {
             g.waiters.swap_remove(i);
+        }
+    }
+
+    /// Returns once a completion that has already notified this future's waiters is also
+    /// visible in its state (waiters are told just before the state is published, under the
+    /// future's lock).
+    pub(crate) fn settle(&self) {
+        if !self.is_done() {
+            drop(lock(&self.inner));
         }
     }
 

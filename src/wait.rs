@@ -202,6 +202,7 @@ pub fn wait(
     }
     let mut n_done = 0;
     for (f, _) in &uniq {
+        f.settle();
         n_done += f.is_done() as usize;
     }
     if let Some(flags) = done {
@@ -337,6 +338,7 @@ impl AsCompleted {
         };
         self.installed[token] = false;
         self.remaining -= 1;
+        f.settle();
         Ok((Arc::clone(f), *i))
     }
 
