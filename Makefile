@@ -18,7 +18,10 @@ LIB := $(LIBDIR)/libcfutures.so
 LDFLAGS_CFUTURES := -L$(LIBDIR) -lcfutures -Wl,-rpath,$(abspath $(LIBDIR))
 
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
-EXAMPLE_BINS := $(patsubst examples/%.c,build/examples/%,$(EXAMPLE_SRCS))
+# Each example is built twice: on the thread pool and, with -DPOOL=CF_PROCESS_POOL, on the
+# process pool (the one line the examples change between the two).
+EXAMPLE_BINS := $(patsubst examples/%.c,build/examples/%,$(EXAMPLE_SRCS)) \
+                $(patsubst examples/%.c,build/examples/%_process,$(EXAMPLE_SRCS))
 
 .PHONY: all lib examples run-examples test fmt-check clippy nextest loom bench clean FORCE
 
@@ -33,6 +36,9 @@ lib: $(LIB)
 
 build/examples:
 	mkdir -p $@
+
+build/examples/%_process: examples/%.c include/cfutures.h $(LIB) | build/examples
+	$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -DPOOL=CF_PROCESS_POOL -Iinclude $< -o $@ $(LDFLAGS_CFUTURES)
 
 build/examples/%: examples/%.c include/cfutures.h $(LIB) | build/examples
 	$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -Iinclude $< -o $@ $(LDFLAGS_CFUTURES)

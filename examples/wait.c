@@ -18,7 +18,9 @@
 
 #include "cfutures.h"
 
-#define POOL CF_THREAD_POOL
+#ifndef POOL
+#define POOL CF_THREAD_POOL /* or CF_PROCESS_POOL: the one line to change */
+#endif
 #define MAX_WORKERS 2
 #define N_PAIRS 6
 

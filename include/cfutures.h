@@ -44,6 +44,51 @@
 #define CF_FOREVER -1.0
 
 /**
+ * Protocol version; bumped on any incompatible change.
+ */
+#define VERSION 1
+
+/**
+ * Largest frame body accepted (1 TiB): anything larger is garbage.
+ */
+#define MAX_FRAME (1 << 40)
+
+/**
+ * Offset of the payload in a single-result `Done` body (16-byte aligned).
+ */
+#define DONE1_PAYLOAD 32
+
+/**
+ * Offset of the data in a `Run` body (16-byte aligned).
+ */
+#define RUN_DATA 32
+
+/**
+ * Not begun; may still be cancelled.
+ */
+#define PENDING 0
+
+/**
+ * Begun by the worker.
+ */
+#define RUNNING 1
+
+/**
+ * Cancelled by the parent; the worker skips it.
+ */
+#define CANCELLED 2
+
+/**
+ * The channel descriptor number in a worker.
+ */
+#define CHAN_FD 3
+
+/**
+ * The slot table descriptor number in a spawned worker.
+ */
+#define SLOTS_FD 4
+
+/**
  * The outcome of a call. Values are fixed and never renumbered.
  */
 typedef enum cf_status {
@@ -129,6 +174,29 @@ typedef enum cf_return_when {
    */
   CF_FIRST_EXCEPTION = 2,
 } cf_return_when;
+
+/**
+ * How the process pool starts its workers (CPython: the multiprocessing start method).
+ */
+typedef enum cf_start_method {
+  /**
+   * The default: a single-threaded server, forked when the executor is created, forks every
+   * worker. Any function present in the program at that moment runs in workers (including
+   * `static` functions of the main program); functions of libraries loaded later are loaded
+   * by path. No lock held by another thread of the application can be inherited by workers.
+   */
+  CF_START_FORKSERVER = 0,
+  /**
+   * Workers are forked directly from the pool's thread: fastest to start, and sees
+   * everything loaded at each fork, but inherits whatever locks other threads hold then.
+   */
+  CF_START_FORK = 1,
+  /**
+   * Workers are the `cf-worker` program, which loads each task's shared library by path and
+   * finds the task by its symbol: tasks must be exported functions of shared libraries.
+   */
+  CF_START_SPAWN = 2,
+} cf_start_method;
 
 /**
  * Iterates over futures as they complete (CPython: `concurrent.futures.as_completed`).
@@ -260,6 +328,20 @@ enum cf_status cf_executor_shutdown(struct cf_executor *ex,
  * executor's own tasks, it does not wait: the workers finish the queue and exit on their own.
  */
 void cf_executor_free(struct cf_executor *ex);
+
+/**
+ * Process pool: terminates every worker now (CPython 3.14: `terminate_workers()`): shuts the
+ * executor down, cancels every future not yet running, and sends SIGTERM to each worker;
+ * futures of running tasks fail with `CF_WORKER_DIED`. No replacement starts; later submits
+ * give `CF_SHUTDOWN`. Returns at once. `CF_INVALID_ARGUMENT` for a thread pool.
+ */
+enum cf_status cf_executor_terminate_workers(struct cf_executor *ex);
+
+/**
+ * Process pool: as `cf_executor_terminate_workers`, with SIGKILL (CPython 3.14:
+ * `kill_workers()`).
+ */
+enum cf_status cf_executor_kill_workers(struct cf_executor *ex);
 
 /**
  * Waits for the future and gives its result (CPython: `Future.result(timeout)`).
@@ -413,6 +495,41 @@ enum cf_status cf_executor_options_set_initializer(struct cf_executor_options *o
                                                    cf_task_fn fn,
                                                    const void *initargs,
                                                    size_t initargs_len);
+
+/**
+ * Process pool: chooses how workers start (CPython: `mp_context`); see `cf_start_method`.
+ * An unknown value gives `CF_INVALID_ARGUMENT`. The thread pool rejects this option.
+ */
+enum cf_status cf_executor_options_set_start_method(struct cf_executor_options *opts,
+                                                    cf_start_method method);
+
+/**
+ * Process pool: replaces a worker after it has run `max_tasks` tasks (CPython:
+ * `max_tasks_per_child`); 0 (the default) never replaces. A `cf_map` chunk counts as one.
+ * The thread pool rejects this option.
+ */
+enum cf_status cf_executor_options_set_max_tasks_per_child(struct cf_executor_options *opts,
+                                                           uint64_t max_tasks);
+
+/**
+ * Process pool: a per-task time limit in seconds (pebble: `timeout`; CPython has none). A
+ * task still running after it has its worker killed (SIGTERM, then SIGKILL one second later)
+ * and its future fails with `CF_TASK_EXPIRED`; the pool starts a replacement and goes on. A
+ * `cf_map` chunk of k items gets k times the limit. 0, a negative value or +inf removes the
+ * limit; NaN is `CF_INVALID_ARGUMENT`. The thread pool rejects this option: a thread cannot
+ * be killed.
+ */
+enum cf_status cf_executor_options_set_task_timeout(struct cf_executor_options *opts,
+                                                    double seconds);
+
+/**
+ * Process pool, spawn start method: the path of the `cf-worker` program (copied; NULL
+ * restores the default search: the `CF_WORKER_PATH` environment variable, then beside the
+ * library holding cfutures, then beside the executable). `cf_executor_new` fails with
+ * `CF_INVALID_ARGUMENT` naming the places tried when none is executable.
+ */
+enum cf_status cf_executor_options_set_worker_path(struct cf_executor_options *opts,
+                                                   const char *path);
 
 /**
  * Sets the task's result to a copy of `len` bytes at `data` (`data` may be NULL when `len`

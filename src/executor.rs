@@ -1,11 +1,13 @@
-//! The executor front the C ABI talks to: one type over the thread pool (and, later, the
-//! process pool), plus `map` and the process-exit hook.
+//! The executor front the C ABI talks to: one type over the thread pool and the process
+//! pool, plus `map` and the process-exit hook.
 
 use std::sync::Arc;
 
 use once_cell::sync::OnceCell;
 
 use crate::future::{Bytes, Future, Task, TaskFn};
+use crate::process::start::Method;
+use crate::process::{ProcessOptions, ProcessPool};
 use crate::thread_pool::{ThreadPool, ThreadPoolOptions};
 use crate::{Deadline, Error, Status};
 
@@ -18,36 +20,74 @@ pub enum Kind {
     Process,
 }
 
-/// Options common to both pools (process-pool ones arrive with the process pool).
+/// Options of both pools; each pool rejects those that do not apply to it.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     /// Thread pool: prefix of thread names.
     pub thread_name_prefix: Option<String>,
     /// Run once per worker before any task; a failure breaks the executor.
     pub initializer: Option<Task>,
+    /// Process pool: how workers start (default: forkserver).
+    pub start_method: Option<Method>,
+    /// Process pool: replace a worker after this many tasks (0: never).
+    pub max_tasks_per_child: u64,
+    /// Process pool: per-task time limit.
+    pub task_timeout: Option<std::time::Duration>,
+    /// Process pool: the cf-worker program (spawn).
+    pub worker_path: Option<std::path::PathBuf>,
 }
 
 /// An executor.
 pub enum Executor {
     /// A thread pool.
     Thread(ThreadPool),
+    /// A process pool.
+    Process(ProcessPool),
 }
 
 impl Executor {
     /// Creates an executor of `kind` with at most `max_workers` workers (0: the default).
     pub fn new(kind: Kind, max_workers: usize, opts: Options) -> Result<Executor, Error> {
         match kind {
-            Kind::Thread => Ok(Executor::Thread(ThreadPool::new(
-                max_workers,
-                ThreadPoolOptions {
-                    thread_name_prefix: opts.thread_name_prefix,
-                    initializer: opts.initializer,
-                },
-            )?)),
-            Kind::Process => Err(Error::invalid(
-                "the process pool (CF_PROCESS_POOL) is not available in this version of \
-                 cfutures yet; use CF_THREAD_POOL",
-            )),
+            Kind::Thread => {
+                if opts.task_timeout.is_some() {
+                    return Err(Error::invalid(
+                        "a per-task time limit needs the process pool: a thread cannot be                          killed (the thread pool rejects the option)",
+                    ));
+                }
+                if opts.start_method.is_some()
+                    || opts.max_tasks_per_child > 0
+                    || opts.worker_path.is_some()
+                {
+                    return Err(Error::invalid(
+                        "start method, max_tasks_per_child and worker path are process pool                          options",
+                    ));
+                }
+                Ok(Executor::Thread(ThreadPool::new(
+                    max_workers,
+                    ThreadPoolOptions {
+                        thread_name_prefix: opts.thread_name_prefix,
+                        initializer: opts.initializer,
+                    },
+                )?))
+            }
+            Kind::Process => {
+                if opts.thread_name_prefix.is_some() {
+                    return Err(Error::invalid(
+                        "the thread name prefix is a thread pool option",
+                    ));
+                }
+                Ok(Executor::Process(ProcessPool::new(
+                    max_workers,
+                    ProcessOptions {
+                        method: opts.start_method.unwrap_or(Method::ForkServer),
+                        max_tasks_per_child: opts.max_tasks_per_child,
+                        task_timeout: opts.task_timeout,
+                        worker_path: opts.worker_path,
+                        initializer: opts.initializer,
+                    },
+                )?))
+            }
         }
     }
 
@@ -56,6 +96,7 @@ impl Executor {
         let arg = Bytes::copy_from(arg).ok_or_else(no_memory)?;
         match self {
             Executor::Thread(p) => p.submit(Task { func, arg }),
+            Executor::Process(p) => p.submit(func, arg),
         }
     }
 
@@ -76,6 +117,15 @@ impl Executor {
         }
         if item_len.checked_mul(n) != Some(args.len()) {
             return Err(Error::invalid("args must hold n items of arg_len bytes"));
+        }
+        if let Executor::Process(p) = self {
+            let futures = p.submit_chunks(func, args, item_len, n, chunksize)?;
+            return Ok(MapIter {
+                futures: futures.into_iter(),
+                current: None,
+                deadline: timeout,
+                finished: false,
+            });
         }
         let mut futures = Vec::new();
         futures.try_reserve_exact(n).map_err(|_| no_memory())?;
@@ -103,6 +153,18 @@ impl Executor {
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) -> Result<(), Error> {
         match self {
             Executor::Thread(p) => p.shutdown(wait, cancel_futures),
+            Executor::Process(p) => p.shutdown(wait, cancel_futures),
+        }
+    }
+
+    /// CPython 3.14's `terminate_workers` (`SIGTERM`) / `kill_workers` (`SIGKILL`): process
+    /// pool only.
+    pub fn signal_workers(&self, sig: i32) -> Result<(), Error> {
+        match self {
+            Executor::Thread(_) => Err(Error::invalid(
+                "terminate_workers and kill_workers apply to the process pool only",
+            )),
+            Executor::Process(p) => p.signal_workers(sig),
         }
     }
 }
@@ -173,5 +235,27 @@ pub(crate) fn register_exit_hook() {
 }
 
 extern "C" fn at_exit() {
-    let _ = std::panic::catch_unwind(crate::thread_pool::shutdown_all_at_exit);
+    let _ = std::panic::catch_unwind(|| {
+        crate::process::shutdown_all_at_exit();
+        crate::thread_pool::shutdown_all_at_exit();
+    });
+}
+
+static FORK_GEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn after_fork_in_child() {
+    FORK_GEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Counts the `fork()`s this process descends from since cfutures was first used: executors
+/// remember it, and refuse work in a forked child, where their threads do not exist.
+pub(crate) fn fork_generation() -> usize {
+    static ONCE: OnceCell<()> = OnceCell::new();
+    ONCE.get_or_init(|| {
+        // SAFETY: registers a child handler that only bumps an atomic (async-signal-safe).
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
+    });
+    FORK_GEN.load(std::sync::atomic::Ordering::Relaxed)
 }

@@ -40,6 +40,8 @@ pub struct Bytes(Repr);
 enum Repr {
     Inline(u8, InlineBuf),
     Heap(Box<[u8]>),
+    /// The bytes from an offset of a buffer (a received frame, kept without a copy).
+    Offset(Box<[u8]>, usize),
 }
 
 impl Bytes {
@@ -77,7 +79,15 @@ impl Bytes {
         match &self.0 {
             Repr::Inline(n, b) => &b.0[..*n as usize],
             Repr::Heap(b) => b,
+            Repr::Offset(b, at) => &b[*at..],
         }
+    }
+
+    /// The bytes of `buf` from offset `at` on, without a copy (`at` is clamped to the length).
+    /// They are 16-byte aligned when `at` is a multiple of 16.
+    pub fn from_vec_at(buf: Vec<u8>, at: usize) -> Bytes {
+        let at = at.min(buf.len());
+        Bytes(Repr::Offset(buf.into_boxed_slice(), at))
     }
 
     /// The bytes, mutable (used to fill a result in place).
@@ -85,6 +95,7 @@ impl Bytes {
         match &mut self.0 {
             Repr::Inline(n, b) => &mut b.0[..*n as usize],
             Repr::Heap(b) => b,
+            Repr::Offset(b, at) => &mut b[*at..],
         }
     }
 
@@ -98,6 +109,14 @@ impl Bytes {
         self.len() == 0
     }
 }
+
+impl PartialEq for Bytes {
+    fn eq(&self, other: &Bytes) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Bytes {}
 
 impl std::fmt::Debug for Bytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,14 +136,18 @@ pub struct Task {
 impl Task {
     /// Runs the task in this thread and returns what it produced.
     pub fn run(&self) -> Outcome {
-        let mut out = Out::default();
-        let arg = self.arg.as_slice();
-        // SAFETY: `func` is a C task function supplied by the user, who promises it follows the
-        // cf_task_fn contract; `arg` is valid for `arg.len()` bytes for the duration of the call
-        // and `out` is a live, exclusively borrowed Out.
-        let rc = unsafe { (self.func)(arg.as_ptr().cast(), arg.len(), &mut out) };
-        out.finish(rc)
+        run_task(self.func, self.arg.as_slice())
     }
+}
+
+/// Runs `func(arg)` in this thread and returns what it produced.
+pub fn run_task(func: TaskFn, arg: &[u8]) -> Outcome {
+    let mut out = Out::default();
+    // SAFETY: `func` is a C task function supplied by the user, who promises it follows the
+    // cf_task_fn contract; `arg` is valid for `arg.len()` bytes for the duration of the call
+    // and `out` is a live, exclusively borrowed Out.
+    let rc = unsafe { func(arg.as_ptr().cast(), arg.len(), &mut out) };
+    out.finish(rc)
 }
 
 /// Where a running task puts its result (`cf_out` in C).
@@ -179,6 +202,8 @@ pub enum FailKind {
     Expired,
     /// The executor broke (e.g. a failing initializer) before running it.
     Broken,
+    /// The task could not be run as given (e.g. a worker could not load its function).
+    Invalid,
 }
 
 /// What a finished task produced.
@@ -243,8 +268,26 @@ enum Slot {
     Done(Outcome),
 }
 
+/// Decides whether a pending future may still be cancelled, for executors that hand work to
+/// another party before it starts (the process pool: a worker may begin a task it was sent
+/// ahead at any moment, and an atomic in shared memory settles the race).
+pub trait CancelGate: Send + Sync {
+    /// Claims the work identified by `token` for cancellation: `true` if it will never run.
+    fn try_cancel(&self, token: u64) -> bool;
+}
+
+/// A [`CancelGate`] and the token of one future's work.
+pub struct Gate {
+    /// The gate.
+    pub gate: Arc<dyn CancelGate>,
+    /// The token.
+    pub token: u64,
+}
+
 struct Inner {
     slot: Slot,
+    /// Set while the work has been handed over but not begun.
+    gate: Option<Gate>,
     callbacks: Vec<Callback>,
     waiters: Vec<(Arc<Waiter>, usize)>,
     /// Threads parked in `wait_done` on `cond`; notify only when there are some.
@@ -283,6 +326,7 @@ impl Future {
             state: AtomicU8::new(State::Pending as u8),
             inner: Mutex::new(Inner {
                 slot: task.map_or(Slot::Empty, Slot::Task),
+                gate: None,
                 callbacks: Vec::new(),
                 waiters: Vec::new(),
                 sleepers: 0,
@@ -314,6 +358,30 @@ impl Future {
             Slot::Task(t) => Some(t),
             _ => None,
         }
+    }
+
+    /// Pending -> running, for executors that keep the task themselves. `false` if the future
+    /// was not pending (cancelled, or already running).
+    pub fn mark_running(&self) -> bool {
+        let mut g = lock(&self.inner);
+        if self.state.load(Ordering::Relaxed) != State::Pending as u8 {
+            return false;
+        }
+        self.state.store(State::Running as u8, Ordering::Release);
+        g.slot = Slot::Empty;
+        g.gate = None;
+        true
+    }
+
+    /// Installs (or with `None` removes) the cancel gate of a pending future. `false` if the
+    /// future is no longer pending.
+    pub fn set_gate(&self, gate: Option<Gate>) -> bool {
+        let mut g = lock(&self.inner);
+        if self.state.load(Ordering::Relaxed) != State::Pending as u8 {
+            return false;
+        }
+        g.gate = gate;
+        true
     }
 
     /// Cancels a pending future: `true` if it is now cancelled (also when it already was),
@@ -362,6 +430,15 @@ impl Future {
             if cur.is_done() || (to == State::Cancelled && cur != State::Pending) {
                 return Err(cur);
             }
+            if to == State::Cancelled {
+                if let Some(gate) = &g.gate {
+                    if !gate.gate.try_cancel(gate.token) {
+                        // Its worker has begun it: it is running, whatever we saw so far.
+                        return Err(State::Running);
+                    }
+                }
+            }
+            g.gate = None;
             g.slot = match outcome {
                 Some(o) => Slot::Done(o),
                 None => Slot::Empty,

@@ -24,6 +24,8 @@ pub mod executor;
 #[cfg(not(loom))]
 pub mod ffi;
 #[cfg(not(loom))]
+pub mod process;
+#[cfg(not(loom))]
 pub mod thread_pool;
 
 pub use future::{Bytes, FailKind, Future, Out, State, Task, TaskFn};

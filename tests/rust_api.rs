@@ -118,6 +118,7 @@ fn failure(f: &Future) -> (FailKind, c_int, String) {
 fn thread_pool(ex: &Executor) -> &ThreadPool {
     match ex {
         Executor::Thread(p) => p,
+        Executor::Process(_) => panic!("expected a thread pool"),
     }
 }
 
@@ -383,7 +384,7 @@ fn thread_names_carry_the_prefix() {
         2,
         Options {
             thread_name_prefix: Some("cf-test-worker".into()),
-            initializer: None,
+            ..Options::default()
         },
     )
     .unwrap();
@@ -1247,6 +1248,7 @@ fn failing_initializer_breaks_the_pool() {
                 func: return_code,
                 arg: Bytes::copy_from(&(4 as c_int).to_ne_bytes()).unwrap(),
             }),
+            ..Options::default()
         },
     )
     .unwrap();
@@ -1266,6 +1268,7 @@ fn failing_initializer_breaks_the_pool() {
                 func: echo,
                 arg: Bytes::empty(),
             }),
+            ..Options::default()
         },
     )
     .unwrap();

@@ -166,3 +166,31 @@ pub extern "C" fn cf_executor_free(ex: *mut cf_executor) {
 pub(crate) fn executor_ref<'a>(ex: *mut cf_executor) -> &'a Executor {
     exec(ex)
 }
+
+/// Process pool: terminates every worker now (CPython 3.14: `terminate_workers()`): shuts the
+/// executor down, cancels every future not yet running, and sends SIGTERM to each worker;
+/// futures of running tasks fail with `CF_WORKER_DIED`. No replacement starts; later submits
+/// give `CF_SHUTDOWN`. Returns at once. `CF_INVALID_ARGUMENT` for a thread pool.
+#[no_mangle]
+pub extern "C" fn cf_executor_terminate_workers(ex: *mut cf_executor) -> cf_status {
+    ffi_boundary! {
+        non_null!(ex);
+        match exec(ex).signal_workers(libc::SIGTERM) {
+            Ok(()) => cf_status::CF_OK,
+            Err(e) => fail(e),
+        }
+    }
+}
+
+/// Process pool: as `cf_executor_terminate_workers`, with SIGKILL (CPython 3.14:
+/// `kill_workers()`).
+#[no_mangle]
+pub extern "C" fn cf_executor_kill_workers(ex: *mut cf_executor) -> cf_status {
+    ffi_boundary! {
+        non_null!(ex);
+        match exec(ex).signal_workers(libc::SIGKILL) {
+            Ok(()) => cf_status::CF_OK,
+            Err(e) => fail(e),
+        }
+    }
+}

@@ -61,6 +61,7 @@ pub(crate) fn outcome_status(r: &Resolved<'_>) -> cf_status {
             FailKind::WorkerDied => cf_status::CF_WORKER_DIED,
             FailKind::Expired => cf_status::CF_TASK_EXPIRED,
             FailKind::Broken => cf_status::CF_BROKEN,
+            FailKind::Invalid => cf_status::CF_INVALID_ARGUMENT,
         },
     }
 }

@@ -98,3 +98,109 @@ pub extern "C" fn cf_executor_options_set_initializer(
         cf_status::CF_OK
     }
 }
+
+/// How the process pool starts its workers (CPython: the multiprocessing start method).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum cf_start_method {
+    /// The default: a single-threaded server, forked when the executor is created, forks every
+    /// worker. Any function present in the program at that moment runs in workers (including
+    /// `static` functions of the main program); functions of libraries loaded later are loaded
+    /// by path. No lock held by another thread of the application can be inherited by workers.
+    CF_START_FORKSERVER = 0,
+    /// Workers are forked directly from the pool's thread: fastest to start, and sees
+    /// everything loaded at each fork, but inherits whatever locks other threads hold then.
+    CF_START_FORK = 1,
+    /// Workers are the `cf-worker` program, which loads each task's shared library by path and
+    /// finds the task by its symbol: tasks must be exported functions of shared libraries.
+    CF_START_SPAWN = 2,
+}
+
+/// A `cf_start_method` value as received from C (checked); shown as `cf_start_method`.
+pub type CfStartMethodArg = std::ffi::c_uint;
+
+/// Process pool: chooses how workers start (CPython: `mp_context`); see `cf_start_method`.
+/// An unknown value gives `CF_INVALID_ARGUMENT`. The thread pool rejects this option.
+#[no_mangle]
+pub extern "C" fn cf_executor_options_set_start_method(
+    opts: *mut cf_executor_options,
+    method: CfStartMethodArg,
+) -> cf_status {
+    ffi_boundary! {
+        non_null!(opts);
+        use crate::process::start::Method;
+        let m = match method {
+            0 => Method::ForkServer,
+            1 => Method::Fork,
+            2 => Method::Spawn,
+            _ => return invalid("start method: not a valid cf_start_method value"),
+        };
+        opts_mut(opts).start_method = Some(m);
+        cf_status::CF_OK
+    }
+}
+
+/// Process pool: replaces a worker after it has run `max_tasks` tasks (CPython:
+/// `max_tasks_per_child`); 0 (the default) never replaces. A `cf_map` chunk counts as one.
+/// The thread pool rejects this option.
+#[no_mangle]
+pub extern "C" fn cf_executor_options_set_max_tasks_per_child(
+    opts: *mut cf_executor_options,
+    max_tasks: u64,
+) -> cf_status {
+    ffi_boundary! {
+        non_null!(opts);
+        opts_mut(opts).max_tasks_per_child = max_tasks;
+        cf_status::CF_OK
+    }
+}
+
+/// Process pool: a per-task time limit in seconds (pebble: `timeout`; CPython has none). A
+/// task still running after it has its worker killed (SIGTERM, then SIGKILL one second later)
+/// and its future fails with `CF_TASK_EXPIRED`; the pool starts a replacement and goes on. A
+/// `cf_map` chunk of k items gets k times the limit. 0, a negative value or +inf removes the
+/// limit; NaN is `CF_INVALID_ARGUMENT`. The thread pool rejects this option: a thread cannot
+/// be killed.
+#[no_mangle]
+pub extern "C" fn cf_executor_options_set_task_timeout(
+    opts: *mut cf_executor_options,
+    seconds: f64,
+) -> cf_status {
+    ffi_boundary! {
+        non_null!(opts);
+        if seconds.is_nan() {
+            return invalid("task timeout is NaN");
+        }
+        let limit = if seconds <= 0.0 || seconds.is_infinite() {
+            None
+        } else {
+            std::time::Duration::try_from_secs_f64(seconds).ok()
+        };
+        opts_mut(opts).task_timeout = limit;
+        cf_status::CF_OK
+    }
+}
+
+/// Process pool, spawn start method: the path of the `cf-worker` program (copied; NULL
+/// restores the default search: the `CF_WORKER_PATH` environment variable, then beside the
+/// library holding cfutures, then beside the executable). `cf_executor_new` fails with
+/// `CF_INVALID_ARGUMENT` naming the places tried when none is executable.
+#[no_mangle]
+pub extern "C" fn cf_executor_options_set_worker_path(
+    opts: *mut cf_executor_options,
+    path: *const c_char,
+) -> cf_status {
+    ffi_boundary! {
+        non_null!(opts);
+        let p = if path.is_null() {
+            None
+        } else {
+            // SAFETY: `path` is non-NULL and, by the API contract, NUL-terminated.
+            let s = unsafe { CStr::from_ptr(path) };
+            use std::os::unix::ffi::OsStrExt;
+            Some(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(s.to_bytes())))
+        };
+        opts_mut(opts).worker_path = p;
+        cf_status::CF_OK
+    }
+}

@@ -1,0 +1,1186 @@
+//! The process pool (CPython's `ProcessPoolExecutor`, with crash isolation and time limits).
+//!
+//! One manager thread per pool watches the workers' channels and pidfds (and the fork
+//! server's reports), starts and replaces workers, enforces time limits and completes futures.
+//! Submitting threads write jobs straight to an idle worker's channel when they can, so a task
+//! does not hop through the manager on its way out.
+//!
+//! A job is one task, or a chunk of `cf_map` items run by one worker in one message. It is
+//! pending until its worker claims its slot (see `slots.rs`), running once the worker's
+//! `Started` arrives, and done when its `Done` arrives. If its worker dies first, a started job
+//! fails with `WorkerDied` (or `Expired` when the pool killed it for its time limit) and jobs
+//! sent ahead to that worker go back to the head of the queue.
+
+pub mod protocol;
+pub mod resolve;
+pub mod slots;
+pub mod start;
+pub mod worker;
+
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use once_cell::sync::Lazy;
+
+use self::protocol::{FnRef, FrameReader, ItemOutcome, Msg};
+use self::slots::SlotTable;
+use self::start::{Method, Starter};
+use crate::future::{Bytes, FailKind, Future, Gate, Outcome, State, Task, TaskFn};
+use crate::sync::lock;
+use crate::{Error, Status};
+
+/// Jobs sent ahead to one worker at most.
+const WINDOW: usize = 8;
+/// Slots per worker (at least `WINDOW`).
+const SLOTS_PER_WORKER: usize = 16;
+/// Time between SIGTERM and SIGKILL for a task that outran its limit.
+const KILL_GRACE: Duration = Duration::from_secs(1);
+/// A pool whose workers die this many times in a row before becoming ready is broken.
+const MAX_START_FAILURES: u32 = 3;
+
+static POOL_IDS: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    /// The id of the pool whose manager thread this is (0: none).
+    static CURRENT_POOL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Options of a process pool.
+#[derive(Clone, Debug)]
+pub struct ProcessOptions {
+    /// How workers start.
+    pub method: Method,
+    /// Replace a worker after this many jobs (0: never).
+    pub max_tasks_per_child: u64,
+    /// Kill a task's worker when the task runs longer than this.
+    pub task_timeout: Option<Duration>,
+    /// The `cf-worker` program for the spawn method.
+    pub worker_path: Option<PathBuf>,
+    /// Run once in each worker before any task; a failure breaks the pool.
+    pub initializer: Option<Task>,
+}
+
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        ProcessOptions {
+            method: Method::ForkServer,
+            max_tasks_per_child: 0,
+            task_timeout: None,
+            worker_path: None,
+            initializer: None,
+        }
+    }
+}
+
+/// A job: one task, or a chunk of map items.
+struct Job {
+    id: u64,
+    fid: u32,
+    futures: Vec<Arc<Future>>,
+    n: u32,
+    item_len: u64,
+    data: Bytes,
+    /// Where it was sent: worker index and slot (relative to the worker's base).
+    at: Option<(usize, u32)>,
+    started: Option<Instant>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WState {
+    /// Forked; no `Ready` yet.
+    Starting,
+    /// Takes jobs.
+    Ready,
+    /// Takes no more jobs (recycled after max_tasks_per_child, or told to exit).
+    Retiring,
+}
+
+struct Worker {
+    pid: i32,
+    chan: OwnedFd,
+    pidfd: Option<OwnedFd>,
+    state: WState,
+    hello: bool,
+    reader: FrameReader,
+    out: Vec<u8>,
+    out_pos: usize,
+    inflight: VecDeque<u64>,
+    free_slots: Vec<u32>,
+    defined: Vec<bool>,
+    sent: u64,
+    /// Why the pool killed it, if it did: the expired job, or a protocol error.
+    expired: Option<u64>,
+    garbage: Option<String>,
+    /// SIGKILL at this instant if still alive.
+    kill_at: Option<Instant>,
+}
+
+struct St {
+    shutdown: bool,
+    broken: Option<String>,
+    queue: VecDeque<Job>,
+    jobs: HashMap<u64, Job>,
+    workers: Vec<Option<Worker>>,
+    fns: HashMap<usize, u32>,
+    fn_refs: Vec<FnRef>,
+    next_job: u64,
+    /// Workers that died before becoming ready, in a row.
+    start_failures: u32,
+    /// Exit sent to every worker (shutting down).
+    exit_sent: bool,
+}
+
+struct Shared {
+    id: usize,
+    max_workers: usize,
+    opts: ProcessOptions,
+    slots: Arc<SlotTable>,
+    wake: OwnedFd,
+    st: Mutex<St>,
+    manager: Mutex<Option<JoinHandle<()>>>,
+    fork_gen: usize,
+}
+
+/// A process pool. Dropping it shuts it down and waits for queued work.
+pub struct ProcessPool {
+    sh: Arc<Shared>,
+}
+
+static LIVE: Lazy<Mutex<Vec<Weak<Shared>>>> = Lazy::new(|| {
+    crate::executor::register_exit_hook();
+    Mutex::new(Vec::new())
+});
+
+/// Shuts down (with wait) every process pool still alive; run at process exit.
+pub(crate) fn shutdown_all_at_exit() {
+    let pools: Vec<Weak<Shared>> = std::mem::take(&mut *lock(&LIVE));
+    for p in pools.iter().filter_map(Weak::upgrade) {
+        if p.fork_gen == crate::executor::fork_generation() {
+            let _ = shutdown(&p, true, false);
+        }
+    }
+}
+
+fn eventfd() -> std::io::Result<OwnedFd> {
+    // SAFETY: eventfd returns a new descriptor or -1.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn poke(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writing 8 bytes from a valid u64 to an eventfd.
+    unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+}
+
+impl ProcessPool {
+    /// A pool of at most `max_workers` processes (0: one per CPU).
+    pub fn new(max_workers: usize, opts: ProcessOptions) -> Result<ProcessPool, Error> {
+        let max_workers = if max_workers == 0 {
+            crate::cpu_count()
+        } else {
+            max_workers
+        };
+        let mut opts = opts;
+        if opts.method == Method::Spawn {
+            opts.worker_path = Some(start::find_worker_program(opts.worker_path.as_deref())?);
+        }
+        let sys = |what: &str, e: std::io::Error| {
+            Error::new(
+                Status::NoMemory,
+                format!("cannot create the process pool: {what}: {e}"),
+            )
+        };
+        let slots =
+            Arc::new(SlotTable::new(max_workers * SLOTS_PER_WORKER).map_err(|e| sys("memfd", e))?);
+        let wake = eventfd().map_err(|e| sys("eventfd", e))?;
+        let id = POOL_IDS.fetch_add(1, Ordering::Relaxed);
+        let sh = Arc::new(Shared {
+            id,
+            max_workers,
+            opts,
+            slots,
+            wake,
+            st: Mutex::new(St {
+                shutdown: false,
+                broken: None,
+                queue: VecDeque::new(),
+                jobs: HashMap::new(),
+                workers: (0..max_workers).map(|_| None).collect(),
+                fns: HashMap::new(),
+                fn_refs: Vec::new(),
+                next_job: 1,
+                start_failures: 0,
+                exit_sent: false,
+            }),
+            manager: Mutex::new(None),
+            fork_gen: crate::executor::fork_generation(),
+        });
+        // The manager thread makes the start method (forking the fork server) and reports.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let msh = Arc::clone(&sh);
+        let handle = std::thread::Builder::new()
+            .name(format!("cf-process-{}", id - 1))
+            .spawn(move || manager(msh, tx))
+            .map_err(|e| Error::new(Status::NoMemory, format!("cannot start a thread: {e}")))?;
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = handle.join();
+                return Err(Error::new(Status::Internal, "the manager thread died"));
+            }
+        }
+        *lock(&sh.manager) = Some(handle);
+        {
+            let mut live = lock(&LIVE);
+            live.retain(|w| w.strong_count() > 0);
+            live.push(Arc::downgrade(&sh));
+        }
+        Ok(ProcessPool { sh })
+    }
+
+    /// The maximum number of worker processes.
+    pub fn max_workers(&self) -> usize {
+        self.sh.max_workers
+    }
+
+    /// Submits `func(arg)`.
+    pub fn submit(&self, func: TaskFn, arg: Bytes) -> Result<Arc<Future>, Error> {
+        let f = Arc::new(Future::new(None));
+        self.submit_job(func, vec![Arc::clone(&f)], 1, arg.len() as u64, arg)?;
+        Ok(f)
+    }
+
+    /// Submits `items` (`n` items of `item_len` bytes) as chunks of `chunksize` items; one
+    /// future per item, in order.
+    pub fn submit_chunks(
+        &self,
+        func: TaskFn,
+        args: &[u8],
+        item_len: usize,
+        n: usize,
+        chunksize: usize,
+    ) -> Result<Vec<Arc<Future>>, Error> {
+        let mut all: Vec<Arc<Future>> = Vec::new();
+        all.try_reserve_exact(n)
+            .map_err(|_| Error::new(Status::NoMemory, "out of memory"))?;
+        let chunk = chunksize.clamp(1, u32::MAX as usize);
+        let mut i = 0;
+        while i < n {
+            let k = chunk.min(n - i);
+            let futures: Vec<Arc<Future>> = (0..k).map(|_| Arc::new(Future::new(None))).collect();
+            let data = Bytes::copy_from(&args[i * item_len..(i + k) * item_len])
+                .ok_or_else(|| Error::new(Status::NoMemory, "out of memory copying arguments"))?;
+            if let Err(e) = self.submit_job(func, futures.clone(), k as u32, item_len as u64, data)
+            {
+                for f in &all {
+                    f.cancel();
+                }
+                return Err(e);
+            }
+            all.extend(futures);
+            i += k;
+        }
+        Ok(all)
+    }
+
+    fn submit_job(
+        &self,
+        func: TaskFn,
+        futures: Vec<Arc<Future>>,
+        n: u32,
+        item_len: u64,
+        data: Bytes,
+    ) -> Result<(), Error> {
+        let sh = &self.sh;
+        if sh.fork_gen != crate::executor::fork_generation() {
+            return Err(Error::invalid(
+                "this executor belongs to the parent process: it cannot be used in a process \
+                 forked from it",
+            ));
+        }
+        let mut st = lock(&sh.st);
+        if let Some(msg) = &st.broken {
+            return Err(Error::new(Status::Broken, msg.clone()));
+        }
+        if st.shutdown {
+            return Err(Error::new(
+                Status::Shutdown,
+                "cannot schedule new futures after shutdown",
+            ));
+        }
+        let fid = function_id(sh, &mut st, func)?;
+        let id = st.next_job;
+        st.next_job += 1;
+        st.queue.push_back(Job {
+            id,
+            fid,
+            futures,
+            n,
+            item_len,
+            data,
+            at: None,
+            started: None,
+        });
+        if dispatch(sh, &mut st) {
+            poke(sh.wake.as_raw_fd());
+        }
+        Ok(())
+    }
+
+    /// CPython's `shutdown(wait, cancel_futures)`.
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) -> Result<(), Error> {
+        shutdown(&self.sh, wait, cancel_futures)
+    }
+
+    /// CPython 3.14's `terminate_workers` (`SIGTERM`) and `kill_workers` (`SIGKILL`): shuts
+    /// down, cancels what has not started, and signals every worker; running tasks fail with
+    /// `WorkerDied`. Returns at once.
+    pub fn signal_workers(&self, sig: i32) -> Result<(), Error> {
+        let sh = &self.sh;
+        let cancelled = {
+            let mut st = lock(&sh.st);
+            st.shutdown = true;
+            let c = take_unstarted(sh, &mut st);
+            for w in st.workers.iter().flatten() {
+                // SAFETY: signalling our own worker process.
+                unsafe { libc::kill(w.pid, sig) };
+            }
+            c
+        };
+        for f in cancelled {
+            f.cancel();
+        }
+        poke(sh.wake.as_raw_fd());
+        Ok(())
+    }
+
+    /// Pids of the live workers (for tests and diagnostics).
+    pub fn worker_pids(&self) -> Vec<i32> {
+        lock(&self.sh.st)
+            .workers
+            .iter()
+            .flatten()
+            .map(|w| w.pid)
+            .collect()
+    }
+}
+
+impl Drop for ProcessPool {
+    fn drop(&mut self) {
+        let _ = shutdown(&self.sh, true, false);
+    }
+}
+
+/// The function id of `func` in this pool, describing it on first use.
+fn function_id(sh: &Shared, st: &mut St, func: TaskFn) -> Result<u32, Error> {
+    let addr = func as usize;
+    if let Some(&fid) = st.fns.get(&addr) {
+        return Ok(fid);
+    }
+    let r = resolve::describe(addr, sh.opts.method == Method::Spawn)?;
+    let fid = st.fn_refs.len() as u32;
+    st.fn_refs.push(r);
+    st.fns.insert(addr, fid);
+    Ok(fid)
+}
+
+/// The futures of every job that has not started: the queued ones (removed from the queue),
+/// and those sent ahead whose slot could still be claimed (they stay listed until their
+/// worker answers `Skipped`). The caller cancels them outside the lock.
+fn take_unstarted(sh: &Shared, st: &mut St) -> Vec<Arc<Future>> {
+    let mut out: Vec<Arc<Future>> = st.queue.drain(..).flat_map(|j| j.futures).collect();
+    for (id, job) in &st.jobs {
+        if let (Some((w, slot)), None) = (job.at, job.started) {
+            let tok = slots::token((w * SLOTS_PER_WORKER) as u32 + slot, *id);
+            if crate::future::CancelGate::try_cancel(&*sh.slots, tok) {
+                out.extend(job.futures.iter().cloned());
+            }
+        }
+    }
+    out
+}
+
+fn shutdown(sh: &Arc<Shared>, wait: bool, cancel_futures: bool) -> Result<(), Error> {
+    let cancelled = {
+        let mut st = lock(&sh.st);
+        st.shutdown = true;
+        if cancel_futures {
+            take_unstarted(sh, &mut st)
+        } else {
+            Vec::new()
+        }
+    };
+    for f in cancelled {
+        f.cancel();
+    }
+    poke(sh.wake.as_raw_fd());
+    if !wait {
+        return Ok(());
+    }
+    if CURRENT_POOL.with(|c| c.get()) == sh.id {
+        return Err(Error::invalid(
+            "shutdown(wait=true) called from the process pool's own manager thread (a \
+             done-callback): it cannot wait for itself; the shutdown has started",
+        ));
+    }
+    if sh.fork_gen != crate::executor::fork_generation() {
+        return Ok(()); // a forked child: the manager thread does not exist here
+    }
+    let handle = lock(&sh.manager).take();
+    if let Some(h) = handle {
+        let _ = h.join();
+    }
+    Ok(())
+}
+
+/// Sends queued jobs to ready workers with room; returns whether the manager must wake (to
+/// start workers or to finish writing).
+fn dispatch(sh: &Shared, st: &mut St) -> bool {
+    let mut wake = false;
+    // Send ahead only a fair share: with 6 jobs and 2 workers (one still starting), the ready
+    // one gets 3, not all 6.
+    let live = st
+        .workers
+        .iter()
+        .flatten()
+        .filter(|w| w.state != WState::Retiring)
+        .count()
+        .max(1);
+    let inflight: usize = st.workers.iter().flatten().map(|w| w.inflight.len()).sum();
+    let cap = (st.queue.len() + inflight).div_ceil(live).clamp(1, WINDOW);
+    while let Some(job) = st.queue.front() {
+        // Drop jobs cancelled while queued (a chunk is cancelled as a whole).
+        if job.futures.iter().any(|f| f.state() == State::Cancelled) {
+            if let Some(job) = st.queue.pop_front() {
+                for f in &job.futures {
+                    f.set_gate(None);
+                }
+                cancel_later(job.futures);
+            }
+            continue;
+        }
+        let best = st
+            .workers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| w.as_ref().map(|w| (i, w)))
+            .filter(|(_, w)| w.state == WState::Ready && w.inflight.len() < cap)
+            .min_by_key(|(_, w)| w.inflight.len())
+            .map(|(i, _)| i);
+        let Some(wi) = best else { break };
+        let Some(mut job) = st.queue.pop_front() else {
+            break;
+        };
+        let max_tasks = sh.opts.max_tasks_per_child;
+        let fn_ref = st.fn_refs[job.fid as usize].clone();
+        let Some(w) = st.workers[wi].as_mut() else {
+            break;
+        };
+        let Some(slot) = w.free_slots.pop() else {
+            st.queue.push_front(job);
+            break;
+        };
+        let global = (wi * SLOTS_PER_WORKER) as u32 + slot;
+        sh.slots.arm(global as usize, job.id);
+        let gate: Arc<dyn crate::future::CancelGate> = sh.slots.clone();
+        let mut ok = true;
+        for f in &job.futures {
+            ok &= f.set_gate(Some(Gate {
+                gate: Arc::clone(&gate),
+                token: slots::token(global, job.id),
+            }));
+        }
+        if !ok {
+            // Cancelled meanwhile: the whole chunk goes.
+            for f in &job.futures {
+                f.set_gate(None);
+            }
+            w.free_slots.push(slot);
+            cancel_later(job.futures);
+            continue;
+        }
+        if w.defined.len() <= job.fid as usize {
+            w.defined.resize(job.fid as usize + 1, false);
+        }
+        if !w.defined[job.fid as usize] {
+            protocol::encode(
+                &Msg::Define {
+                    fid: job.fid,
+                    func: fn_ref,
+                },
+                &mut w.out,
+            );
+            w.defined[job.fid as usize] = true;
+        }
+        protocol::encode_run_header(&mut w.out, job.id, slot, job.fid, job.n, job.item_len);
+        // The job keeps its data until it is done, to be sent again if its worker dies.
+        w.out.extend_from_slice(job.data.as_slice());
+        job.at = Some((wi, slot));
+        w.inflight.push_back(job.id);
+        w.sent += 1;
+        if max_tasks > 0 && w.sent >= max_tasks {
+            w.state = WState::Retiring;
+        }
+        st.jobs.insert(job.id, job);
+    }
+    for w in st.workers.iter_mut().flatten() {
+        if w.out_pos < w.out.len() && !flush(w) {
+            wake = true;
+        }
+    }
+    wake | needs_worker(sh, st)
+}
+
+thread_local! {
+    /// Futures to cancel once the pool lock is released.
+    static TO_CANCEL: std::cell::RefCell<Vec<Arc<Future>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn cancel_later(fs: Vec<Arc<Future>>) {
+    TO_CANCEL.with(|t| t.borrow_mut().extend(fs));
+}
+
+fn run_cancels() {
+    let fs = TO_CANCEL.with(|t| std::mem::take(&mut *t.borrow_mut()));
+    for f in fs {
+        f.cancel();
+    }
+}
+
+/// Whether more workers should start: more jobs than live workers, and room for one.
+fn needs_worker(sh: &Shared, st: &St) -> bool {
+    if st.shutdown && st.queue.is_empty() {
+        return false;
+    }
+    let live = st
+        .workers
+        .iter()
+        .flatten()
+        .filter(|w| w.state != WState::Retiring)
+        .count();
+    let inflight: usize = st.workers.iter().flatten().map(|w| w.inflight.len()).sum();
+    let slots_free = st.workers.iter().any(Option::is_none);
+    slots_free && live < sh.max_workers && st.queue.len() + inflight > live
+}
+
+/// Writes what a worker's output buffer holds, without blocking. `true` when all is out.
+fn flush(w: &mut Worker) -> bool {
+    while w.out_pos < w.out.len() {
+        let buf = &w.out[w.out_pos..];
+        // SAFETY: `buf` is readable for `buf.len()` bytes.
+        let n = unsafe {
+            libc::send(
+                w.chan.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+        if n > 0 {
+            w.out_pos += n as usize;
+            continue;
+        }
+        let e = std::io::Error::last_os_error();
+        match e.kind() {
+            std::io::ErrorKind::Interrupted => continue,
+            std::io::ErrorKind::WouldBlock => return false,
+            // The worker is gone: its death is seen through its pidfd or the fork server.
+            _ => {
+                w.out.clear();
+                w.out_pos = 0;
+                return true;
+            }
+        }
+    }
+    w.out.clear();
+    w.out_pos = 0;
+    true
+}
+
+/// Completions gathered under the lock and applied after it is released.
+#[derive(Default)]
+struct Done {
+    outcomes: Vec<(Arc<Future>, Outcome)>,
+}
+
+impl Done {
+    fn fail(&mut self, fs: Vec<Arc<Future>>, kind: FailKind, code: i32, msg: &str) {
+        for f in fs {
+            let o = Outcome::failed(kind, code, msg.to_string());
+            self.outcomes.push((f, o));
+        }
+    }
+
+    fn apply(self) {
+        for (f, o) in self.outcomes {
+            f.set_outcome(o);
+        }
+    }
+}
+
+fn describe_status(pid: i32, status: Option<i32>) -> (i32, String) {
+    match status {
+        Some(s) if libc::WIFSIGNALED(s) => {
+            let sig = libc::WTERMSIG(s);
+            (
+                -sig,
+                format!(
+                    "worker process {pid} was killed by signal {sig} ({})",
+                    signal_name(sig)
+                ),
+            )
+        }
+        Some(s) if libc::WIFEXITED(s) => {
+            let code = libc::WEXITSTATUS(s);
+            (
+                code,
+                format!("worker process {pid} exited with status {code}"),
+            )
+        }
+        _ => (
+            0,
+            format!("worker process {pid} died (its exit status was collected elsewhere)"),
+        ),
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    // SAFETY: strsignal returns a pointer to a static or thread-local string.
+    let p = unsafe { libc::strsignal(sig) };
+    let desc = if p.is_null() {
+        String::new()
+    } else {
+        // SAFETY: a NUL-terminated string from strsignal.
+        unsafe { std::ffi::CStr::from_ptr(p) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    let abbrev = match sig {
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGILL => "SIGILL",
+        libc::SIGINT => "SIGINT",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGALRM => "SIGALRM",
+        _ => "",
+    };
+    match (abbrev.is_empty(), desc.is_empty()) {
+        (false, false) => format!("{abbrev}: {desc}"),
+        (false, true) => abbrev.to_string(),
+        (true, _) => desc,
+    }
+}
+
+/// Handles a worker's exit: fails its started job, re-queues the jobs sent ahead.
+fn on_exit(sh: &Shared, st: &mut St, wi: usize, status: Option<i32>, done: &mut Done) {
+    let Some(w) = st.workers[wi].take() else {
+        return;
+    };
+    let (code, mut desc) = describe_status(w.pid, status);
+    if let Some(g) = &w.garbage {
+        desc = format!("{desc} after sending a malformed message ({g})");
+    }
+    if w.state == WState::Starting {
+        st.start_failures += 1;
+        if st.start_failures >= MAX_START_FAILURES && st.broken.is_none() {
+            let msg = format!(
+                "worker processes keep dying before they are ready ({desc}); the process \
+                 pool is broken"
+            );
+            break_pool(sh, st, msg, done);
+        }
+    }
+    let mut requeue = Vec::new();
+    for id in w.inflight.iter().copied() {
+        let Some(mut job) = st.jobs.remove(&id) else {
+            continue;
+        };
+        let slot = job
+            .at
+            .map_or(0, |(_, s)| (wi * SLOTS_PER_WORKER) as u32 + s);
+        let started = job.started.is_some() || sh.slots.is_running(slot as usize, id);
+        if w.expired == Some(id) {
+            let limit = sh.opts.task_timeout.unwrap_or_default().as_secs_f64();
+            let msg = format!(
+                "the task outran its time limit of {limit} s; its worker process {} was killed",
+                w.pid
+            );
+            done.fail(job.futures, FailKind::Expired, code, &msg);
+        } else if started {
+            let msg = if job.n > 1 {
+                format!("{desc} while running a chunk of {} map items", job.n)
+            } else {
+                format!("{desc} while running the task")
+            };
+            done.fail(job.futures, FailKind::WorkerDied, code, &msg);
+        } else {
+            for f in &job.futures {
+                f.set_gate(None);
+            }
+            job.at = None;
+            requeue.push(job);
+        }
+    }
+    for job in requeue.into_iter().rev() {
+        st.queue.push_front(job);
+    }
+    // Dropping the worker closes its channel and pidfd (the caller has reaped it).
+    drop(w);
+}
+
+fn break_pool(sh: &Shared, st: &mut St, msg: String, done: &mut Done) {
+    st.broken = Some(msg.clone());
+    st.shutdown = true;
+    let queued: Vec<Arc<Future>> = st.queue.drain(..).flat_map(|j| j.futures).collect();
+    done.fail(queued, FailKind::Broken, 0, &msg);
+    let jobs: Vec<Job> = st.jobs.drain().map(|(_, j)| j).collect();
+    for j in jobs {
+        done.fail(j.futures, FailKind::Broken, 0, &msg);
+    }
+    for w in st.workers.iter_mut().flatten() {
+        w.inflight.clear();
+        // SAFETY: killing our own worker process.
+        unsafe { libc::kill(w.pid, libc::SIGKILL) };
+    }
+    let _ = sh;
+}
+
+/// Handles one message from worker `wi`.
+fn on_msg(sh: &Shared, st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Result<(), String> {
+    let Some(w) = st.workers[wi].as_mut() else {
+        return Ok(());
+    };
+    if !w.hello {
+        return match msg {
+            Msg::Hello {
+                magic,
+                version,
+                pid,
+            } if magic == protocol::MAGIC
+                && version == protocol::VERSION
+                && pid as i32 == w.pid =>
+            {
+                w.hello = true;
+                Ok(())
+            }
+            _ => Err("bad hello".into()),
+        };
+    }
+    match msg {
+        Msg::Ready if w.state == WState::Starting => {
+            w.state = WState::Ready;
+            st.start_failures = 0;
+        }
+        Msg::InitFailed { code, message } => {
+            let msg = format!(
+                "a worker's initializer failed (code {code}: {message}); the process pool is broken"
+            );
+            break_pool(sh, st, msg, done);
+        }
+        Msg::Started { job } => {
+            if !w.inflight.contains(&job) {
+                return Err(format!("started unknown job {job}"));
+            }
+            if let Some(j) = st.jobs.get_mut(&job) {
+                j.started = Some(Instant::now());
+                for f in &j.futures {
+                    f.mark_running();
+                }
+            }
+        }
+        Msg::Done { job, items } => {
+            let j = finish_job(st, wi, job)?;
+            if items.len() != j.futures.len() {
+                return Err(format!(
+                    "{} results for {} items",
+                    items.len(),
+                    j.futures.len()
+                ));
+            }
+            for (f, it) in j.futures.into_iter().zip(items) {
+                let o = match it {
+                    ItemOutcome::Ok(b) => Outcome::Ok(b),
+                    ItemOutcome::Failed(code, m) => Outcome::failed(FailKind::Task, code, m),
+                    ItemOutcome::Unresolved(m) => Outcome::failed(FailKind::Invalid, 0, m),
+                };
+                done.outcomes.push((f, o));
+            }
+        }
+        Msg::Skipped { job } => {
+            let j = finish_job(st, wi, job)?;
+            cancel_later(j.futures);
+        }
+        _ => return Err("unexpected message".into()),
+    }
+    Ok(())
+}
+
+/// Takes job `job` off worker `wi` (which must have it in flight) and frees its slot.
+fn finish_job(st: &mut St, wi: usize, job: u64) -> Result<Job, String> {
+    let w = st.workers[wi].as_mut().ok_or("no worker")?;
+    let pos = w
+        .inflight
+        .iter()
+        .position(|&j| j == job)
+        .ok_or_else(|| format!("reply for job {job}, which it was not given"))?;
+    w.inflight.remove(pos);
+    let j = st
+        .jobs
+        .remove(&job)
+        .ok_or_else(|| format!("unknown job {job}"))?;
+    if let Some((_, slot)) = j.at {
+        w.free_slots.push(slot);
+    }
+    Ok(j)
+}
+
+/// Reads and handles everything available from worker `wi`.
+fn read_worker(sh: &Shared, st: &mut St, wi: usize, done: &mut Done) {
+    let mut budget = 8usize; // reads per round, so one busy worker cannot starve the others
+    loop {
+        let Some(w) = st.workers[wi].as_mut() else {
+            return;
+        };
+        let fd = w.chan.as_raw_fd();
+        let spare = w.reader.spare();
+        // SAFETY: `spare` is writable for `spare.len()` bytes.
+        let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
+        if n > 0 {
+            w.reader.filled(n as usize);
+        } else if n == 0 {
+            return; // EOF: the death is handled through the pidfd or the fork server
+        } else {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        loop {
+            let Some(w) = st.workers[wi].as_mut() else {
+                return;
+            };
+            let body = match w.reader.next_body() {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(e) => {
+                    kill_garbage(w, e.to_string());
+                    return;
+                }
+            };
+            let r = protocol::decode(body)
+                .map_err(|e| e.to_string())
+                .and_then(|m| on_msg(sh, st, wi, m, done));
+            if let Err(e) = r {
+                if let Some(w) = st.workers[wi].as_mut() {
+                    kill_garbage(w, e);
+                }
+                return;
+            }
+        }
+        budget -= 1;
+        if budget == 0 {
+            return;
+        }
+    }
+}
+
+fn kill_garbage(w: &mut Worker, why: String) {
+    if w.garbage.is_none() {
+        w.garbage = Some(why);
+    }
+    // SAFETY: killing our own worker process.
+    unsafe { libc::kill(w.pid, libc::SIGKILL) };
+}
+
+/// Reaps worker `wi` if its pidfd says it exited.
+fn reap(sh: &Shared, st: &mut St, wi: usize, done: &mut Done) {
+    let Some(w) = st.workers[wi].as_ref() else {
+        return;
+    };
+    let pid = w.pid;
+    let mut status = 0;
+    // SAFETY: reaping our own child.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    let status = match r {
+        0 => return, // not yet
+        r if r == pid => Some(status),
+        _ => None, // ECHILD: collected elsewhere (SIGCHLD ignored or reaped by the app)
+    };
+    on_exit(sh, st, wi, status, done);
+}
+
+fn start_worker(sh: &Shared, st: &mut St, starter: &mut Starter, wi: usize) -> Result<(), Error> {
+    let s = starter.start()?;
+    let mut w = Worker {
+        pid: s.pid,
+        chan: s.chan,
+        pidfd: s.pidfd,
+        state: WState::Starting,
+        hello: false,
+        reader: FrameReader::default(),
+        out: Vec::new(),
+        out_pos: 0,
+        inflight: VecDeque::new(),
+        free_slots: (0..SLOTS_PER_WORKER as u32).rev().collect(),
+        defined: Vec::new(),
+        sent: 0,
+        expired: None,
+        garbage: None,
+        kill_at: None,
+    };
+    // SAFETY: making our end of the channel non-blocking.
+    unsafe {
+        let fd = w.chan.as_raw_fd();
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+    let init = match &sh.opts.initializer {
+        Some(t) => Some((
+            resolve::describe(t.func as usize, sh.opts.method == Method::Spawn)?,
+            t.arg.clone(),
+        )),
+        None => None,
+    };
+    protocol::encode(
+        &Msg::Setup {
+            slot_base: (wi * SLOTS_PER_WORKER) as u32,
+            slot_count: SLOTS_PER_WORKER as u32,
+            max_tasks: sh.opts.max_tasks_per_child,
+            init,
+        },
+        &mut w.out,
+    );
+    flush(&mut w);
+    st.workers[wi] = Some(w);
+    Ok(())
+}
+
+fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
+    CURRENT_POOL.with(|c| c.set(sh.id));
+    let mut starter = match Starter::new(
+        sh.opts.method,
+        Arc::clone(&sh.slots),
+        sh.opts.worker_path.clone(),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    drop(ready);
+    let mut fds: Vec<libc::pollfd> = Vec::new();
+    let mut owners: Vec<(usize, u8)> = Vec::new(); // (worker index, 0 chan / 1 pidfd)
+    loop {
+        let mut done = Done::default();
+        let timeout_ms;
+        {
+            let mut st = lock(&sh.st);
+            // Start workers as needed.
+            while needs_worker(&sh, &st) && st.broken.is_none() {
+                let Some(wi) = st.workers.iter().position(Option::is_none) else {
+                    break;
+                };
+                if let Err(e) = start_worker(&sh, &mut st, &mut starter, wi) {
+                    let live = st.workers.iter().flatten().count();
+                    if live == 0 {
+                        let msg = e.message.to_string();
+                        break_pool(&sh, &mut st, msg, &mut done);
+                    }
+                    break;
+                }
+            }
+            dispatch(&sh, &mut st);
+            // Shutting down with nothing left: tell the workers to exit.
+            if st.shutdown && st.queue.is_empty() && st.jobs.is_empty() && !st.exit_sent {
+                st.exit_sent = true;
+                for w in st.workers.iter_mut().flatten() {
+                    w.state = WState::Retiring;
+                    protocol::encode(&Msg::Exit, &mut w.out);
+                    flush(w);
+                }
+            }
+            if st.exit_sent && st.workers.iter().all(Option::is_none) {
+                drop(st);
+                done.apply();
+                run_cancels();
+                break;
+            }
+            // Time limits.
+            let now = Instant::now();
+            let mut next: Option<Instant> = None;
+            let limit = sh.opts.task_timeout;
+            let St { workers, jobs, .. } = &mut *st;
+            for w in workers.iter_mut().flatten() {
+                if let Some(at) = w.kill_at {
+                    if now >= at {
+                        // SAFETY: killing our own worker process.
+                        unsafe { libc::kill(w.pid, libc::SIGKILL) };
+                        w.kill_at = None;
+                    } else {
+                        next = Some(next.map_or(at, |n| n.min(at)));
+                    }
+                }
+                let (Some(limit), None) = (limit, w.expired) else {
+                    continue;
+                };
+                let Some(&front) = w.inflight.front() else {
+                    continue;
+                };
+                let Some(job) = jobs.get(&front) else {
+                    continue;
+                };
+                let Some(t0) = job.started else { continue };
+                let deadline = t0 + limit * job.n;
+                if now >= deadline {
+                    w.expired = Some(front);
+                    // SAFETY: signalling our own worker process.
+                    unsafe { libc::kill(w.pid, libc::SIGTERM) };
+                    let at = now + KILL_GRACE;
+                    w.kill_at = Some(at);
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                } else {
+                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                }
+            }
+            timeout_ms = next.map_or(-1, |t| {
+                (t.saturating_duration_since(now).as_millis() as i64 + 1).min(i32::MAX as i64)
+                    as i32
+            });
+            // What to watch.
+            fds.clear();
+            owners.clear();
+            fds.push(libc::pollfd {
+                fd: sh.wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+            owners.push((usize::MAX, 0));
+            if let Some(server) = starter.server() {
+                fds.push(libc::pollfd {
+                    fd: server.fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                owners.push((usize::MAX, 1));
+            }
+            for (i, w) in st.workers.iter().enumerate() {
+                let Some(w) = w else { continue };
+                let mut ev = libc::POLLIN;
+                if w.out_pos < w.out.len() {
+                    ev |= libc::POLLOUT;
+                }
+                fds.push(libc::pollfd {
+                    fd: w.chan.as_raw_fd(),
+                    events: ev,
+                    revents: 0,
+                });
+                owners.push((i, 0));
+                if let Some(p) = &w.pidfd {
+                    fds.push(libc::pollfd {
+                        fd: p.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    });
+                    owners.push((i, 1));
+                }
+            }
+        }
+        done.apply();
+        run_cancels();
+        // SAFETY: `fds` is a valid array of pollfds.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if r < 0 {
+            continue;
+        }
+        let mut done = Done::default();
+        {
+            let mut st = lock(&sh.st);
+            for (k, p) in fds.iter().enumerate() {
+                if p.revents == 0 {
+                    continue;
+                }
+                match owners[k] {
+                    (usize::MAX, 0) => {
+                        let mut v = 0u64;
+                        // SAFETY: reading 8 bytes into a u64 from our eventfd.
+                        unsafe { libc::read(p.fd, (&mut v as *mut u64).cast(), 8) };
+                    }
+                    (usize::MAX, _) => {
+                        let exits = starter.server().and_then(|s| s.exits());
+                        match exits {
+                            Some(list) => {
+                                for (pid, status) in list {
+                                    let wi = st
+                                        .workers
+                                        .iter()
+                                        .position(|w| w.as_ref().is_some_and(|w| w.pid == pid));
+                                    if let Some(wi) = wi {
+                                        on_exit(&sh, &mut st, wi, Some(status), &mut done);
+                                    }
+                                }
+                            }
+                            None => {
+                                // The fork server died: its workers died with it.
+                                for wi in 0..st.workers.len() {
+                                    on_exit(&sh, &mut st, wi, None, &mut done);
+                                }
+                                if st.broken.is_none() {
+                                    break_pool(
+                                        &sh,
+                                        &mut st,
+                                        "the fork server died; the process pool is broken".into(),
+                                        &mut done,
+                                    );
+                                }
+                                st.exit_sent = true;
+                            }
+                        }
+                    }
+                    (wi, 0) => {
+                        if p.revents & libc::POLLOUT != 0 {
+                            if let Some(w) = st.workers[wi].as_mut() {
+                                flush(w);
+                            }
+                        }
+                        if p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                            read_worker(&sh, &mut st, wi, &mut done);
+                        }
+                    }
+                    (wi, _) => {
+                        // Read what it sent before dying, then reap it.
+                        read_worker(&sh, &mut st, wi, &mut done);
+                        reap(&sh, &mut st, wi, &mut done);
+                    }
+                }
+            }
+            dispatch(&sh, &mut st);
+        }
+        done.apply();
+        run_cancels();
+    }
+}
