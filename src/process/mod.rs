@@ -38,6 +38,8 @@ use crate::{Error, Status};
 const WINDOW: usize = 8;
 /// Slots per worker (at least `WINDOW`).
 const SLOTS_PER_WORKER: usize = 16;
+/// Non-blocking polls the manager makes before it blocks while jobs are in flight.
+const MANAGER_SPIN: u32 = 64;
 /// Time between SIGTERM and SIGKILL for a task that outran its limit.
 const KILL_GRACE: Duration = Duration::from_secs(1);
 /// A pool whose workers die this many times in a row before becoming ready is broken.
@@ -998,6 +1000,7 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
     loop {
         let mut done = Done::default();
         let timeout_ms;
+        let busy;
         {
             let mut st = lock(&sh.st);
             // Start workers as needed.
@@ -1067,6 +1070,7 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
                     next = Some(next.map_or(deadline, |n| n.min(deadline)));
                 }
             }
+            busy = !st.jobs.is_empty();
             timeout_ms = next.map_or(-1, |t| {
                 (t.saturating_duration_since(now).as_millis() as i64 + 1).min(i32::MAX as i64)
                     as i32
@@ -1112,8 +1116,27 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
         }
         done.apply();
         run_cancels();
-        // SAFETY: `fds` is a valid array of pollfds.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        // With work in flight a reply is likely within microseconds, and waking from a
+        // blocking poll costs far more: look a few times without blocking first.
+        let mut r = 0;
+        if busy {
+            for i in 0..MANAGER_SPIN {
+                // SAFETY: `fds` is a valid array of pollfds.
+                r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+                if r != 0 {
+                    break;
+                }
+                if i % 8 == 7 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        if r == 0 {
+            // SAFETY: `fds` is a valid array of pollfds.
+            r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        }
         if r < 0 {
             continue;
         }
