@@ -53,6 +53,8 @@ struct Shared {
     /// Threads waiting for work that a submit may count on (CPython's `_idle_semaphore`).
     idle: AtomicUsize,
     broken: AtomicBool,
+    /// The fork generation the pool was made in (see `executor::fork_generation`).
+    fork_gen: usize,
 }
 
 /// A thread pool. Dropping it shuts it down and waits for queued work.
@@ -99,6 +101,7 @@ impl ThreadPool {
             }),
             idle: AtomicUsize::new(0),
             broken: AtomicBool::new(false),
+            fork_gen: crate::executor::fork_generation(),
         });
         {
             let mut live = lock(&LIVE);
@@ -123,6 +126,12 @@ impl ThreadPool {
     /// Queues an already built pending future.
     pub fn submit_future(&self, f: &Arc<Future>) -> Result<(), Error> {
         let sh = &self.shared;
+        if sh.fork_gen != crate::executor::fork_generation() {
+            return Err(Error::invalid(
+                "this executor belongs to the parent process: its threads do not exist in a \
+                 process forked from it",
+            ));
+        }
         let mut st = lock(&sh.state);
         if let Some(msg) = &st.broken {
             return Err(Error::new(Status::Broken, msg.clone()));
@@ -183,6 +192,11 @@ impl Drop for ThreadPool {
 }
 
 fn shutdown(sh: &Arc<Shared>, wait: bool, cancel_futures: bool) -> Result<(), Error> {
+    if sh.fork_gen != crate::executor::fork_generation() {
+        // A forked child: the pool's threads do not exist here, and its lock may have been
+        // held by one of them at the fork. Touch nothing.
+        return Ok(());
+    }
     let own_thread = CURRENT_POOL.with(Cell::get) == sh.id;
     let (cancelled, threads) = {
         let mut st = lock(&sh.state);

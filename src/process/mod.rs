@@ -417,6 +417,11 @@ fn take_unstarted(sh: &Shared, st: &mut St) -> Vec<Arc<Future>> {
 }
 
 fn shutdown(sh: &Arc<Shared>, wait: bool, cancel_futures: bool) -> Result<(), Error> {
+    if sh.fork_gen != crate::executor::fork_generation() {
+        // A forked child: the manager thread does not exist here, and the pool's lock may
+        // have been held at the fork. Touch nothing.
+        return Ok(());
+    }
     let cancelled = {
         let mut st = lock(&sh.st);
         st.shutdown = true;
@@ -438,9 +443,6 @@ fn shutdown(sh: &Arc<Shared>, wait: bool, cancel_futures: bool) -> Result<(), Er
             "shutdown(wait=true) called from the process pool's own manager thread (a \
              done-callback): it cannot wait for itself; the shutdown has started",
         ));
-    }
-    if sh.fork_gen != crate::executor::fork_generation() {
-        return Ok(()); // a forked child: the manager thread does not exist here
     }
     let handle = lock(&sh.manager).take();
     if let Some(h) = handle {
