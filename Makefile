@@ -72,8 +72,20 @@ loom:
 	  echo "note: tests/loom.rs does not exist yet; skipping the loom model checks"; \
 	fi
 
-bench:
+bench: build/bench/process_pool
 	$(CARGO) bench --bench thread_pool
+	@echo; echo "=== process pool (Python's ProcessPoolExecutor measured first, for the ratios) ==="
+	python3 benches/process_pool_peers.py > build/bench/python_peers.txt || echo "python3 peers failed; ratios omitted"
+	CF_WORKER_PATH=$(abspath $(TARGET_DIR)/release/cf-worker) ./build/bench/process_pool build/bench/python_peers.txt
+
+build/bench:
+	mkdir -p $@
+
+build/bench/libbenchtasks.so: benches/bench_tasks.c include/cfutures.h | build/bench
+	$(CC) $(EXAMPLE_CFLAGS) -O2 -shared -fPIC -Iinclude $< -o $@
+
+build/bench/process_pool: benches/process_pool.c build/bench/libbenchtasks.so $(LIB) | build/bench
+	$(CC) $(EXAMPLE_CFLAGS) -O2 -Iinclude $< -o $@ -Lbuild/bench -lbenchtasks -Wl,-rpath,$(abspath build/bench) $(LDFLAGS_CFUTURES)
 
 clean:
 	$(CARGO) clean

@@ -20,8 +20,8 @@ use crate::Deadline;
 /// A task function as C sees it: `int fn(const void *arg, size_t arg_len, cf_out *out)`.
 pub type TaskFn = unsafe extern "C" fn(arg: *const c_void, arg_len: usize, out: *mut Out) -> c_int;
 
-/// How many spin iterations a waiter on one future makes before it parks (a few µs).
-const RESULT_SPIN: u32 = 2048;
+/// How long a waiter on one future spins before it parks.
+const RESULT_SPIN: std::time::Duration = std::time::Duration::from_micros(10);
 
 /// Bytes kept inline (no allocation) when they fit.
 const INLINE: usize = 32;

@@ -20,24 +20,32 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
-/// Spins for a short, bounded time while `ready` is false. Returns whether `ready` became true.
+/// Spins for at most `budget` while `ready` is false (yielding now and then, so that on a
+/// machine with few CPUs the thread being waited for can run). Returns whether `ready` became
+/// true.
 ///
 /// Waking a parked thread on this kind of machine costs tens of microseconds, far more than the
 /// work of a typical small task, so a waiter that is likely to be satisfied soon spins first.
+/// The budget is time, not iterations: an iteration's cost varies several-fold between CPUs.
 #[inline]
-pub(crate) fn spin_until(mut ready: impl FnMut() -> bool, iterations: u32) -> bool {
-    if cfg!(loom) {
+pub(crate) fn spin_until(mut ready: impl FnMut() -> bool, budget: std::time::Duration) -> bool {
+    if cfg!(loom) || budget.is_zero() {
         return ready();
     }
-    for i in 0..iterations {
+    let start = std::time::Instant::now();
+    let mut i = 0u32;
+    loop {
         if ready() {
             return true;
         }
-        if i % 64 == 63 {
+        i = i.wrapping_add(1);
+        if i % 32 == 0 {
+            if start.elapsed() >= budget {
+                return ready();
+            }
             std::thread::yield_now();
         } else {
             std::hint::spin_loop();
         }
     }
-    ready()
 }

@@ -16,9 +16,9 @@ use crate::future::{FailKind, Future, Outcome, Task};
 use crate::sync::lock;
 use crate::{Error, Status};
 
-/// How many times an idle worker polls the queue before it parks (a few µs): waking a parked
-/// thread costs far more than a small task.
-const IDLE_SPIN: u32 = 4096;
+/// How long an idle worker polls the queue before it parks: waking a parked thread costs far
+/// more than a small task.
+const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(20);
 
 static POOL_IDS: AtomicUsize = AtomicUsize::new(1);
 
@@ -244,18 +244,24 @@ fn try_take_idle(idle: &AtomicUsize) -> bool {
 }
 
 fn recv(rx: &Receiver<Arc<Future>>) -> Option<Arc<Future>> {
-    for i in 0..IDLE_SPIN {
-        match rx.try_recv() {
-            Ok(f) => return Some(f),
-            Err(TryRecvError::Disconnected) => return None,
-            Err(TryRecvError::Empty) => {
-                if i % 64 == 63 {
-                    std::thread::yield_now();
-                } else {
-                    std::hint::spin_loop();
-                }
+    let mut got = None;
+    let mut closed = false;
+    crate::sync::spin_until(
+        || match rx.try_recv() {
+            Ok(f) => {
+                got = Some(f);
+                true
             }
-        }
+            Err(TryRecvError::Disconnected) => {
+                closed = true;
+                true
+            }
+            Err(TryRecvError::Empty) => false,
+        },
+        IDLE_SPIN,
+    );
+    if got.is_some() || closed {
+        return got;
     }
     rx.recv().ok()
 }

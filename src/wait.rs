@@ -14,8 +14,8 @@ use crate::future::{Future, State};
 use crate::sync::{lock, spin_until, Condvar, Mutex};
 use crate::{Deadline, Error, Status};
 
-/// How many spin iterations a multi-future wait makes before installing waiters (a few µs).
-const WAIT_SPIN: u32 = 1024;
+/// How long a wait on a few futures spins before installing waiters.
+const WAIT_SPIN: std::time::Duration = std::time::Duration::from_micros(10);
 
 /// When `wait` returns (CPython's `return_when`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,7 +197,11 @@ pub fn wait(
                 let (d, x) = count(&uniq);
                 condition_holds(when, d, x, total)
             },
-            if total <= 64 { WAIT_SPIN } else { 0 },
+            if total <= 64 {
+                WAIT_SPIN
+            } else {
+                std::time::Duration::ZERO
+            },
         ) || install_and_block(&uniq, deadline, when);
     }
     let mut n_done = 0;

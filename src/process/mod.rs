@@ -38,8 +38,8 @@ use crate::{Error, Status};
 const WINDOW: usize = 8;
 /// Slots per worker (at least `WINDOW`).
 const SLOTS_PER_WORKER: usize = 16;
-/// Non-blocking polls the manager makes before it blocks while jobs are in flight.
-const MANAGER_SPIN: u32 = 64;
+/// How long the manager polls without blocking while jobs are in flight.
+const MANAGER_SPIN: Duration = Duration::from_micros(20);
 /// Time between SIGTERM and SIGKILL for a task that outran its limit.
 const KILL_GRACE: Duration = Duration::from_secs(1);
 /// A pool whose workers die this many times in a row before becoming ready is broken.
@@ -1122,18 +1122,14 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
         // blocking poll costs far more: look a few times without blocking first.
         let mut r = 0;
         if busy {
-            for i in 0..MANAGER_SPIN {
-                // SAFETY: `fds` is a valid array of pollfds.
-                r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
-                if r != 0 {
-                    break;
-                }
-                if i % 8 == 7 {
-                    std::thread::yield_now();
-                } else {
-                    std::hint::spin_loop();
-                }
-            }
+            crate::sync::spin_until(
+                || {
+                    // SAFETY: `fds` is a valid array of pollfds.
+                    r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+                    r != 0
+                },
+                MANAGER_SPIN,
+            );
         }
         if r == 0 {
             // SAFETY: `fds` is a valid array of pollfds.

@@ -14,8 +14,8 @@ use super::resolve::Loader;
 use super::slots::SlotTable;
 use crate::future::{run_task, Bytes, Outcome};
 
-/// How many times an idle worker polls its channel before it blocks (a few µs).
-const IDLE_SPIN: u32 = 2000;
+/// How long an idle worker polls its channel before it blocks.
+const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// The worker's end of the channel: a non-blocking socket.
 struct Chan {
@@ -54,18 +54,18 @@ impl Chan {
 
     /// Blocks until something is readable (spinning briefly first). `false` at EOF.
     fn wait_readable(&mut self) -> bool {
-        for i in 0..IDLE_SPIN {
-            match self.read_now() {
-                Read::Some => return true,
-                Read::Eof => return false,
-                Read::Nothing => {
-                    if i % 64 == 63 {
-                        std::thread::yield_now();
-                    } else {
-                        std::hint::spin_loop();
-                    }
-                }
-            }
+        let mut got = Read::Nothing;
+        crate::sync::spin_until(
+            || {
+                got = self.read_now();
+                !matches!(got, Read::Nothing)
+            },
+            IDLE_SPIN,
+        );
+        match got {
+            Read::Some => return true,
+            Read::Eof => return false,
+            Read::Nothing => {}
         }
         loop {
             let mut p = libc::pollfd {
