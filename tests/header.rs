@@ -81,7 +81,12 @@ const USE_IT: &str = "int main(void) { cf_status s = CF_OK; (void)s; return cf_v
 #[test]
 fn header_compiles_standalone_as_c99() {
     let strict = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror"];
-    compile("cc", &strict, &format!("#include \"cfutures.h\"\n{USE_IT}"), "alone.c");
+    compile(
+        "cc",
+        &strict,
+        &format!("#include \"cfutures.h\"\n{USE_IT}"),
+        "alone.c",
+    );
     compile(
         "cc",
         &strict,
@@ -92,7 +97,15 @@ fn header_compiles_standalone_as_c99() {
 
 #[test]
 fn header_compiles_as_cpp() {
-    let strict = ["-x", "c++", "-std=c++11", "-Wall", "-Wextra", "-Wpedantic", "-Werror"];
+    let strict = [
+        "-x",
+        "c++",
+        "-std=c++11",
+        "-Wall",
+        "-Wextra",
+        "-Wpedantic",
+        "-Werror",
+    ];
     compile(
         "c++",
         &strict,
