@@ -210,7 +210,9 @@ impl MapIter {
     /// Stops the iteration: cancels every item not yet started.
     pub fn finish(&mut self) {
         self.finished = true;
-        for f in self.futures.by_ref() {
+        // Last first, as CPython does: a worker taking items in order while we cancel can then
+        // never slip past the cancels into a later item.
+        for f in self.futures.by_ref().rev() {
             f.cancel();
         }
     }
