@@ -408,9 +408,11 @@ bool cf_future_done(const struct cf_future *f);
 
 /**
  * Adds a done-callback (CPython: `Future.add_done_callback`). `fn` runs exactly once with the
- * future and `user_data`: in the thread that completes the future (a pool worker, or the thread
- * that cancels it), after waiters have been woken and outside every internal lock; or at once
- * in this thread, before this call returns, if the future is already done. Callbacks run in
+ * future and `user_data`, after waiters have been woken and outside every internal lock: in
+ * the thread that completes the future (a thread pool worker; for the process pool, the
+ * pool's callback thread, so that a slow callback never delays crash detection or other
+ * results), in the thread that cancels it, or at once in this thread, before this call
+ * returns, if the future is already done. Callbacks run in
  * the order added. A callback may call back into cfutures (submit, cancel, free, ...).
  * On failure (NULL `f` or `fn`) the callback is never called.
  */

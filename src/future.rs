@@ -274,6 +274,8 @@ enum Slot {
 pub trait CancelGate: Send + Sync {
     /// Claims the work identified by `token` for cancellation: `true` if it will never run.
     fn try_cancel(&self, token: u64) -> bool;
+    /// Whether the work identified by `token` has begun.
+    fn started(&self, token: u64) -> bool;
 }
 
 /// A [`CancelGate`] and the token of one future's work.
@@ -421,9 +423,58 @@ impl Future {
         self.complete(state, Some(outcome)).is_ok()
     }
 
+    /// Finishes with `outcome` but returns the done-callbacks instead of running them, for an
+    /// executor that runs them on another thread (`run_callbacks`). Empty if already done.
+    pub fn set_outcome_deferred(self: &Arc<Self>, outcome: Outcome) -> Vec<Callback> {
+        let state = match outcome {
+            Outcome::Ok(_) => State::Succeeded,
+            Outcome::Failed(..) => State::Failed,
+        };
+        self.complete_deferred(state, Some(outcome))
+            .unwrap_or_default()
+    }
+
+    /// Runs callbacks returned by `set_outcome_deferred`, in order, in this thread.
+    pub fn run_callbacks(self: &Arc<Self>, callbacks: Vec<Callback>) {
+        for cb in callbacks {
+            run_callback(cb, self);
+        }
+    }
+
+    /// The state, first asking the cancel gate whether pending work handed over has begun
+    /// (then it is running, even if the executor has not said so yet).
+    pub fn fresh_state(&self) -> State {
+        let s = self.state();
+        if s != State::Pending {
+            return s;
+        }
+        let mut g = lock(&self.inner);
+        if self.state() == State::Pending {
+            if let Some(gate) = &g.gate {
+                if gate.gate.started(gate.token) {
+                    g.gate = None;
+                    g.slot = Slot::Empty;
+                    self.state.store(State::Running as u8, Ordering::Release);
+                }
+            }
+        }
+        self.state()
+    }
+
     /// Moves to the final state `to`, then (outside the lock) wakes sleepers, notifies waiters
     /// and runs callbacks. Err(current state) if already done, or if cancelling a non-pending one.
     fn complete(self: &Arc<Self>, to: State, outcome: Option<Outcome>) -> Result<(), State> {
+        let callbacks = self.complete_deferred(to, outcome)?;
+        self.run_callbacks(callbacks);
+        Ok(())
+    }
+
+    /// `complete` without running the callbacks: they are returned.
+    fn complete_deferred(
+        self: &Arc<Self>,
+        to: State,
+        outcome: Option<Outcome>,
+    ) -> Result<Vec<Callback>, State> {
         let (callbacks, wake) = {
             let mut g = lock(&self.inner);
             let cur = State::from_u8(self.state.load(Ordering::Relaxed));
@@ -434,6 +485,9 @@ impl Future {
                 if let Some(gate) = &g.gate {
                     if !gate.gate.try_cancel(gate.token) {
                         // Its worker has begun it: it is running, whatever we saw so far.
+                        g.gate = None;
+                        g.slot = Slot::Empty;
+                        self.state.store(State::Running as u8, Ordering::Release);
                         return Err(State::Running);
                     }
                 }
@@ -459,10 +513,7 @@ impl Future {
         if wake {
             self.cond.notify_all();
         }
-        for cb in callbacks {
-            run_callback(cb, self);
-        }
-        Ok(())
+        Ok(callbacks)
     }
 
     /// Adds a done-callback: it runs once, in the thread that completes the future, or at once

@@ -465,7 +465,11 @@ fn dispatch(sh: &Shared, st: &mut St) -> bool {
         .count()
         .max(1);
     let inflight: usize = st.workers.iter().flatten().map(|w| w.inflight.len()).sum();
-    let cap = (st.queue.len() + inflight).div_ceil(live).clamp(1, WINDOW);
+    let total = st.queue.len() + inflight;
+    // Count the workers that will start for this work too: a quick task must not queue behind
+    // a blocked one while the pool has room for another worker.
+    let will_be = live.max(total.min(sh.max_workers)).max(1);
+    let cap = total.div_ceil(will_be).clamp(1, WINDOW);
     while let Some(job) = st.queue.front() {
         // Drop jobs cancelled while queued (a chunk is cancelled as a whole).
         if job.futures.iter().any(|f| f.state() == State::Cancelled) {
@@ -629,9 +633,61 @@ impl Done {
         }
     }
 
-    fn apply(self) {
+    /// Completes the futures here (waking their waiters at once); their done-callbacks go to
+    /// the pool's callback thread, so a slow callback never delays the manager.
+    fn apply(self, callbacks: &mut CallbackThread) {
         for (f, o) in self.outcomes {
-            f.set_outcome(o);
+            let cbs = f.set_outcome_deferred(o);
+            if !cbs.is_empty() {
+                callbacks.run(f, cbs);
+            }
+        }
+    }
+}
+
+/// The thread that runs a process pool's done-callbacks, started on first need.
+struct CallbackThread {
+    pool: usize,
+    tx: Option<crossbeam_channel::Sender<(Arc<Future>, Vec<crate::future::Callback>)>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl CallbackThread {
+    fn run(&mut self, f: Arc<Future>, cbs: Vec<crate::future::Callback>) {
+        if self.tx.is_none() {
+            let (tx, rx) =
+                crossbeam_channel::unbounded::<(Arc<Future>, Vec<crate::future::Callback>)>();
+            let pool = self.pool;
+            let spawned = std::thread::Builder::new()
+                .name(format!("cf-process-{}-cb", pool - 1))
+                .spawn(move || {
+                    CURRENT_POOL.with(|c| c.set(pool));
+                    for (f, cbs) in rx {
+                        f.run_callbacks(cbs);
+                    }
+                });
+            match spawned {
+                Ok(h) => {
+                    self.tx = Some(tx);
+                    self.handle = Some(h);
+                }
+                // No thread to be had: run them here rather than lose them.
+                Err(_) => return f.run_callbacks(cbs),
+            }
+        }
+        if let Some(tx) = &self.tx {
+            if let Err(e) = tx.send((f, cbs)) {
+                let (f, cbs) = e.into_inner();
+                f.run_callbacks(cbs);
+            }
+        }
+    }
+
+    /// Lets the queued callbacks run, then ends the thread.
+    fn finish(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
         }
     }
 }
@@ -861,8 +917,10 @@ fn finish_job(st: &mut St, wi: usize, job: u64) -> Result<Job, String> {
 }
 
 /// Reads and handles everything available from worker `wi`.
-fn read_worker(sh: &Shared, st: &mut St, wi: usize, done: &mut Done) {
-    let mut budget = 8usize; // reads per round, so one busy worker cannot starve the others
+/// `drain`: read until nothing is left (a dead worker: everything it sent is buffered), else at
+/// most a few reads, so that one busy worker cannot starve the others.
+fn read_worker(sh: &Shared, st: &mut St, wi: usize, done: &mut Done, drain: bool) {
+    let mut budget = if drain { usize::MAX } else { 8 };
     loop {
         let Some(w) = st.workers[wi].as_mut() else {
             return;
@@ -982,6 +1040,41 @@ fn start_worker(sh: &Shared, st: &mut St, starter: &mut Starter, wi: usize) -> R
     Ok(())
 }
 
+/// Handles the fork server's exit reports (including those that arrived while it was asked
+/// for a worker); if the server is gone, its workers died with it and the pool is broken.
+fn server_exits(sh: &Shared, st: &mut St, starter: &mut Starter, done: &mut Done) {
+    let Some(server) = starter.server() else {
+        return;
+    };
+    match server.exits() {
+        Some(list) => {
+            for (pid, status) in list {
+                let wi = st
+                    .workers
+                    .iter()
+                    .position(|w| w.as_ref().is_some_and(|w| w.pid == pid));
+                if let Some(wi) = wi {
+                    // Everything it sent before exiting is in its channel: read it first, or a
+                    // task it finished would be reported as killed with it.
+                    read_worker(sh, st, wi, done, true);
+                    on_exit(sh, st, wi, Some(status), done);
+                }
+            }
+        }
+        None => {
+            for wi in 0..st.workers.len() {
+                read_worker(sh, st, wi, done, true);
+                on_exit(sh, st, wi, None, done);
+            }
+            if st.broken.is_none() {
+                let msg = "the fork server died; the process pool is broken".to_string();
+                break_pool(sh, st, msg, done);
+            }
+            st.exit_sent = true;
+        }
+    }
+}
+
 fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
     CURRENT_POOL.with(|c| c.set(sh.id));
     let mut starter = match Starter::new(
@@ -997,6 +1090,11 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
     };
     let _ = ready.send(Ok(()));
     drop(ready);
+    let mut callbacks = CallbackThread {
+        pool: sh.id,
+        tx: None,
+        handle: None,
+    };
     let mut fds: Vec<libc::pollfd> = Vec::new();
     let mut owners: Vec<(usize, u8)> = Vec::new(); // (worker index, 0 chan / 1 pidfd)
     loop {
@@ -1019,6 +1117,10 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
                     break;
                 }
             }
+            // Exit reports that came in while the fork server was asked for workers.
+            if starter.server().is_some_and(|s| s.has_pending_exits()) {
+                server_exits(&sh, &mut st, &mut starter, &mut done);
+            }
             dispatch(&sh, &mut st);
             // Shutting down with nothing left: tell the workers to exit.
             if st.shutdown && st.queue.is_empty() && st.jobs.is_empty() && !st.exit_sent {
@@ -1031,8 +1133,9 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
             }
             if st.exit_sent && st.workers.iter().all(Option::is_none) {
                 drop(st);
-                done.apply();
+                done.apply(&mut callbacks);
                 run_cancels();
+                callbacks.finish();
                 break;
             }
             // Time limits.
@@ -1116,7 +1219,7 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
                 }
             }
         }
-        done.apply();
+        done.apply(&mut callbacks);
         run_cancels();
         // With work in flight a reply is likely within microseconds, and waking from a
         // blocking poll costs far more: look a few times without blocking first.
@@ -1151,37 +1254,7 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
                         // SAFETY: reading 8 bytes into a u64 from our eventfd.
                         unsafe { libc::read(p.fd, (&mut v as *mut u64).cast(), 8) };
                     }
-                    (usize::MAX, _) => {
-                        let exits = starter.server().and_then(|s| s.exits());
-                        match exits {
-                            Some(list) => {
-                                for (pid, status) in list {
-                                    let wi = st
-                                        .workers
-                                        .iter()
-                                        .position(|w| w.as_ref().is_some_and(|w| w.pid == pid));
-                                    if let Some(wi) = wi {
-                                        on_exit(&sh, &mut st, wi, Some(status), &mut done);
-                                    }
-                                }
-                            }
-                            None => {
-                                // The fork server died: its workers died with it.
-                                for wi in 0..st.workers.len() {
-                                    on_exit(&sh, &mut st, wi, None, &mut done);
-                                }
-                                if st.broken.is_none() {
-                                    break_pool(
-                                        &sh,
-                                        &mut st,
-                                        "the fork server died; the process pool is broken".into(),
-                                        &mut done,
-                                    );
-                                }
-                                st.exit_sent = true;
-                            }
-                        }
-                    }
+                    (usize::MAX, _) => server_exits(&sh, &mut st, &mut starter, &mut done),
                     (wi, 0) => {
                         if p.revents & libc::POLLOUT != 0 {
                             if let Some(w) = st.workers[wi].as_mut() {
@@ -1189,19 +1262,19 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
                             }
                         }
                         if p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-                            read_worker(&sh, &mut st, wi, &mut done);
+                            read_worker(&sh, &mut st, wi, &mut done, false);
                         }
                     }
                     (wi, _) => {
-                        // Read what it sent before dying, then reap it.
-                        read_worker(&sh, &mut st, wi, &mut done);
+                        // Read everything it sent before dying, then reap it.
+                        read_worker(&sh, &mut st, wi, &mut done, true);
                         reap(&sh, &mut st, wi, &mut done);
                     }
                 }
             }
             dispatch(&sh, &mut st);
         }
-        done.apply();
+        done.apply(&mut callbacks);
         run_cancels();
     }
 }

@@ -148,6 +148,10 @@ impl SlotTable {
 }
 
 impl CancelGate for SlotTable {
+    fn started(&self, token: u64) -> bool {
+        self.is_running((token >> JOB_BITS) as usize, token & JOB_MASK)
+    }
+
     fn try_cancel(&self, token: u64) -> bool {
         let slot = (token >> JOB_BITS) as usize;
         let job = token & JOB_MASK;

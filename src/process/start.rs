@@ -299,6 +299,11 @@ impl ForkServer {
         }
     }
 
+    /// Whether exit reports arrived while waiting for a spawn reply.
+    pub fn has_pending_exits(&self) -> bool {
+        !self.pending_exits.is_empty()
+    }
+
     /// Exit reports (pid, wait status) available now. `None` when the server is gone.
     pub fn exits(&mut self) -> Option<Vec<(i32, i32)>> {
         let mut out = std::mem::take(&mut self.pending_exits);
