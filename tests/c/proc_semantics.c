@@ -1,6 +1,6 @@
 /*
  * proc_semantics.c: the thread-pool semantics, against the process pool (start method from
- * argv[1]): results (small, 1 MiB, 64 MiB), failures, states, cancel, wait, as_completed,
+ * argv[1]): results (small, 1 MiB, 64 MiB, 256 MiB), failures, states, cancel, wait, as_completed,
  * map, callbacks, shutdown, defaults, lazy start, initializers.
  *
  * Ordering is made deterministic with max_workers=1 wherever a test depends on which task
@@ -30,7 +30,7 @@ static void check_big(cf_executor *ex, uint64_t n) {
 }
 
 static void results(void) {
-    pt_base b = pt_begin("results: small, empty, 1 MiB and 64 MiB results, 8 MiB argument");
+    pt_base b = pt_begin("results: small, empty, 1, 64 and 256 MiB results, 8 MiB argument");
     cf_executor *ex = pt_new(2);
     const void *d;
     size_t n;
@@ -63,6 +63,7 @@ static void results(void) {
     check_big(ex, 1000);
     check_big(ex, (uint64_t)1 << 20);
     check_big(ex, (uint64_t)64 << 20);
+    check_big(ex, (uint64_t)256 << 20); /* issue 3: results of any size, tested to 256 MiB */
 
     big = (uint8_t *)malloc(big_len);
     CHECK(big != NULL);
