@@ -21,7 +21,7 @@ use crate::Deadline;
 pub type TaskFn = unsafe extern "C" fn(arg: *const c_void, arg_len: usize, out: *mut Out) -> c_int;
 
 /// How long a waiter on one future spins before it parks.
-const RESULT_SPIN: std::time::Duration = std::time::Duration::from_micros(10);
+const RESULT_SPIN: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// Bytes kept inline (no allocation) when they fit.
 const INLINE: usize = 32;

@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use once_cell::sync::Lazy;
@@ -40,7 +40,7 @@ struct State {
     /// `None` once shut down: dropping the sender lets workers drain the queue and exit.
     tx: Option<Sender<Arc<Future>>>,
     broken: Option<String>,
-    threads: Vec<(ThreadId, JoinHandle<()>)>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 struct Shared {
@@ -150,7 +150,7 @@ impl ThreadPool {
                 .name(name)
                 .spawn(move || worker(worker_shared));
             match spawned {
-                Ok(h) => st.threads.push((h.thread().id(), h)),
+                Ok(h) => st.threads.push(h),
                 Err(e) if st.threads.is_empty() => {
                     return Err(Error::new(
                         Status::NoMemory,
@@ -220,7 +220,7 @@ fn shutdown(sh: &Arc<Shared>, wait: bool, cancel_futures: bool) -> Result<(), Er
     }
     // `threads` is empty when called from one of the pool's own threads, which cannot join
     // itself.
-    for (_, h) in threads {
+    for h in threads {
         let _ = h.join();
     }
     if wait && own_thread {

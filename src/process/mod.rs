@@ -146,6 +146,8 @@ struct Shared {
     st: Mutex<St>,
     manager: Mutex<Option<JoinHandle<()>>>,
     fork_gen: usize,
+    /// The manager is (about to be) blocked in poll with nothing in flight.
+    manager_asleep: std::sync::atomic::AtomicBool,
 }
 
 /// A process pool. Dropping it shuts it down and waits for queued work.
@@ -226,6 +228,7 @@ impl ProcessPool {
             }),
             manager: Mutex::new(None),
             fork_gen: crate::executor::fork_generation(),
+            manager_asleep: std::sync::atomic::AtomicBool::new(false),
         });
         // The manager thread makes the start method (forking the fork server) and reports.
         let (tx, rx) = std::sync::mpsc::channel();
@@ -337,7 +340,9 @@ impl ProcessPool {
             at: None,
             started: None,
         });
-        if dispatch(sh, &mut st) {
+        // Wake a manager that sleeps: the reply is then read by a manager already awake
+        // (its wake-up overlaps the task instead of following it).
+        if dispatch(sh, &mut st) || sh.manager_asleep.load(Ordering::Relaxed) {
             poke(sh.wake.as_raw_fd());
         }
         Ok(())
@@ -769,7 +774,7 @@ fn on_exit(sh: &Shared, st: &mut St, wi: usize, status: Option<i32>, done: &mut 
                 "worker processes keep dying before they are ready ({desc}); the process \
                  pool is broken"
             );
-            break_pool(sh, st, msg, done);
+            break_pool(st, msg, done);
         }
     }
     let mut requeue = Vec::new();
@@ -810,7 +815,7 @@ fn on_exit(sh: &Shared, st: &mut St, wi: usize, status: Option<i32>, done: &mut 
     drop(w);
 }
 
-fn break_pool(sh: &Shared, st: &mut St, msg: String, done: &mut Done) {
+fn break_pool(st: &mut St, msg: String, done: &mut Done) {
     st.broken = Some(msg.clone());
     st.shutdown = true;
     let queued: Vec<Arc<Future>> = st.queue.drain(..).flat_map(|j| j.futures).collect();
@@ -824,11 +829,10 @@ fn break_pool(sh: &Shared, st: &mut St, msg: String, done: &mut Done) {
         // SAFETY: killing our own worker process.
         unsafe { libc::kill(w.pid, libc::SIGKILL) };
     }
-    let _ = sh;
 }
 
 /// Handles one message from worker `wi`.
-fn on_msg(sh: &Shared, st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Result<(), String> {
+fn on_msg(st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Result<(), String> {
     let Some(w) = st.workers[wi].as_mut() else {
         return Ok(());
     };
@@ -857,7 +861,7 @@ fn on_msg(sh: &Shared, st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Res
             let msg = format!(
                 "a worker's initializer failed (code {code}: {message}); the process pool is broken"
             );
-            break_pool(sh, st, msg, done);
+            break_pool(st, msg, done);
         }
         Msg::Started { job } => {
             if !w.inflight.contains(&job) {
@@ -919,7 +923,7 @@ fn finish_job(st: &mut St, wi: usize, job: u64) -> Result<Job, String> {
 /// Reads and handles everything available from worker `wi`.
 /// `drain`: read until nothing is left (a dead worker: everything it sent is buffered), else at
 /// most a few reads, so that one busy worker cannot starve the others.
-fn read_worker(sh: &Shared, st: &mut St, wi: usize, done: &mut Done, drain: bool) {
+fn read_worker(st: &mut St, wi: usize, done: &mut Done, drain: bool) {
     let mut budget = if drain { usize::MAX } else { 8 };
     loop {
         let Some(w) = st.workers[wi].as_mut() else {
@@ -954,7 +958,7 @@ fn read_worker(sh: &Shared, st: &mut St, wi: usize, done: &mut Done, drain: bool
             };
             let r = protocol::decode(body)
                 .map_err(|e| e.to_string())
-                .and_then(|m| on_msg(sh, st, wi, m, done));
+                .and_then(|m| on_msg(st, wi, m, done));
             if let Err(e) = r {
                 if let Some(w) = st.workers[wi].as_mut() {
                     kill_garbage(w, e);
@@ -1056,19 +1060,19 @@ fn server_exits(sh: &Shared, st: &mut St, starter: &mut Starter, done: &mut Done
                 if let Some(wi) = wi {
                     // Everything it sent before exiting is in its channel: read it first, or a
                     // task it finished would be reported as killed with it.
-                    read_worker(sh, st, wi, done, true);
+                    read_worker(st, wi, done, true);
                     on_exit(sh, st, wi, Some(status), done);
                 }
             }
         }
         None => {
             for wi in 0..st.workers.len() {
-                read_worker(sh, st, wi, done, true);
+                read_worker(st, wi, done, true);
                 on_exit(sh, st, wi, None, done);
             }
             if st.broken.is_none() {
                 let msg = "the fork server died; the process pool is broken".to_string();
-                break_pool(sh, st, msg, done);
+                break_pool(st, msg, done);
             }
             st.exit_sent = true;
         }
@@ -1112,7 +1116,7 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
                     let live = st.workers.iter().flatten().count();
                     if live == 0 {
                         let msg = e.message.to_string();
-                        break_pool(&sh, &mut st, msg, &mut done);
+                        break_pool(&mut st, msg, &mut done);
                     }
                     break;
                 }
@@ -1235,8 +1239,10 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
             );
         }
         if r == 0 {
+            sh.manager_asleep.store(!busy, Ordering::Relaxed);
             // SAFETY: `fds` is a valid array of pollfds.
             r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+            sh.manager_asleep.store(false, Ordering::Relaxed);
         }
         if r < 0 {
             continue;
@@ -1262,12 +1268,12 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
                             }
                         }
                         if p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-                            read_worker(&sh, &mut st, wi, &mut done, false);
+                            read_worker(&mut st, wi, &mut done, false);
                         }
                     }
                     (wi, _) => {
                         // Read everything it sent before dying, then reap it.
-                        read_worker(&sh, &mut st, wi, &mut done, true);
+                        read_worker(&mut st, wi, &mut done, true);
                         reap(&sh, &mut st, wi, &mut done);
                     }
                 }
