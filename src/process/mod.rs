@@ -1035,6 +1035,7 @@ fn start_worker(sh: &Shared, st: &mut St, starter: &mut Starter, wi: usize) -> R
             slot_base: (wi * SLOTS_PER_WORKER) as u32,
             slot_count: SLOTS_PER_WORKER as u32,
             max_tasks: sh.opts.max_tasks_per_child,
+            notify_start: sh.opts.task_timeout.is_some(),
             init,
         },
         &mut w.out,

@@ -90,6 +90,9 @@ pub enum Msg {
         slot_count: u32,
         /// Exit after this many jobs (0: never).
         max_tasks: u64,
+        /// Send `Started` before each job (needed for time limits); otherwise the parent
+        /// learns that a job began from its slot.
+        notify_start: bool,
         /// The initializer and its argument, if any.
         init: Option<(FnRef, Bytes)>,
     },
@@ -212,12 +215,14 @@ pub fn encode(msg: &Msg, out: &mut Vec<u8>) {
             slot_base,
             slot_count,
             max_tasks,
+            notify_start,
             init,
         } => {
             out.push(K_SETUP);
             put_u32(out, *slot_base);
             put_u32(out, *slot_count);
             put_u64(out, *max_tasks);
+            out.push(u8::from(*notify_start));
             match init {
                 None => out.push(0),
                 Some((f, arg)) => {
@@ -434,6 +439,11 @@ pub fn decode(body: Vec<u8>) -> Result<Msg, ProtoError> {
             let slot_base = r.u32()?;
             let slot_count = r.u32()?;
             let max_tasks = r.u64()?;
+            let notify_start = match r.u8()? {
+                0 => false,
+                1 => true,
+                t => return Err(ProtoError(format!("bad flag {t}"))),
+            };
             let init = match r.u8()? {
                 0 => None,
                 1 => Some((r.fnref()?, r.bytes()?)),
@@ -443,6 +453,7 @@ pub fn decode(body: Vec<u8>) -> Result<Msg, ProtoError> {
                 slot_base,
                 slot_count,
                 max_tasks,
+                notify_start,
                 init,
             }
         }
@@ -636,12 +647,14 @@ mod tests {
                 slot_base: 4,
                 slot_count: 64,
                 max_tasks: 0,
+                notify_start: true,
                 init: Some((f.clone(), b(b"init"))),
             },
             Msg::Setup {
                 slot_base: 0,
                 slot_count: 1,
                 max_tasks: 9,
+                notify_start: false,
                 init: None,
             },
             Msg::Define { fid: 2, func: f },

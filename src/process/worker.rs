@@ -2,9 +2,11 @@
 //!
 //! A worker says hello, takes its settings, runs the initializer, then reads jobs and runs
 //! them one at a time. Before running a job it claims the job's slot in the shared slot table
-//! (a job cancelled meanwhile is skipped) and tells the parent it started; the `Done` of one
-//! job and the `Started` of the next go out in one write. The loop knows nothing of how the
-//! bytes travel beyond a file descriptor.
+//! (a job cancelled meanwhile is skipped; the claimed slot is how the parent sees that the job
+//! is running). When the pool has a time limit it also sends `Started`, and the `Done` of one
+//! job and the `Started` of the next go out in one write; otherwise each `Done` is written as
+//! soon as the job ends. The loop knows nothing of how the bytes travel beyond a file
+//! descriptor.
 
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
@@ -188,6 +190,7 @@ pub fn run(fd: RawFd, slots: &SlotTable) -> i32 {
         slot_base,
         slot_count,
         max_tasks,
+        notify_start,
         init,
     }) = ch.recv()
     else {
@@ -250,13 +253,18 @@ pub fn run(fd: RawFd, slots: &SlotTable) -> i32 {
             ch.send(&Msg::Skipped { job });
             continue;
         }
-        ch.send(&Msg::Started { job });
-        if ch.flush().is_err() {
-            return 0;
+        if notify_start {
+            ch.send(&Msg::Started { job });
+            if ch.flush().is_err() {
+                return 0;
+            }
         }
         let items = run_job(&loader, fid, n, item_len as usize, &data);
         drop(data);
         send_done(&mut ch, job, items);
+        if !notify_start && ch.flush().is_err() {
+            return 0;
+        }
         done_jobs += 1;
         if max_tasks > 0 && done_jobs >= max_tasks {
             let _ = ch.flush();
