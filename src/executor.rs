@@ -1,9 +1,11 @@
 //! The executor front the C ABI talks to: one type over the thread pool and the process
 //! pool, plus `map` and the process-exit hook.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
-use once_cell::sync::OnceCell;
+use once_cell::sync::{Lazy, OnceCell};
+
+use crate::sync::lock;
 
 use crate::future::{Bytes, Future, Task, TaskFn};
 use crate::process::start::Method;
@@ -238,9 +240,29 @@ pub(crate) fn register_exit_hook() {
 
 extern "C" fn at_exit() {
     let _ = std::panic::catch_unwind(|| {
-        crate::process::shutdown_all_at_exit();
-        crate::thread_pool::shutdown_all_at_exit();
+        let pools: Vec<Weak<dyn ExitShutdown>> = std::mem::take(&mut *lock(&LIVE));
+        for p in pools.iter().filter_map(Weak::upgrade) {
+            p.shutdown_at_exit();
+        }
     });
+}
+
+/// A pool that the process-exit hook shuts down (with wait) if it is still alive.
+pub(crate) trait ExitShutdown: Send + Sync {
+    /// Shuts down with wait (does nothing in a process forked from the pool's creator).
+    fn shutdown_at_exit(&self);
+}
+
+static LIVE: Lazy<Mutex<Vec<Weak<dyn ExitShutdown>>>> = Lazy::new(|| {
+    register_exit_hook();
+    Mutex::new(Vec::new())
+});
+
+/// Records a live pool for the exit hook (dead entries are dropped on the way).
+pub(crate) fn register_live(pool: Weak<dyn ExitShutdown>) {
+    let mut live = lock(&LIVE);
+    live.retain(|w| w.strong_count() > 0);
+    live.push(pool);
 }
 
 static FORK_GEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use once_cell::sync::Lazy;
 
 use crate::future::{FailKind, Future, Outcome, Task};
 use crate::sync::lock;
@@ -62,16 +61,9 @@ pub struct ThreadPool {
     shared: Arc<Shared>,
 }
 
-static LIVE: Lazy<Mutex<Vec<Weak<Shared>>>> = Lazy::new(|| {
-    crate::executor::register_exit_hook();
-    Mutex::new(Vec::new())
-});
-
-/// Shuts down (with wait) every thread pool still alive; run at process exit.
-pub(crate) fn shutdown_all_at_exit() {
-    let pools: Vec<Weak<Shared>> = std::mem::take(&mut *lock(&LIVE));
-    for p in pools.iter().filter_map(Weak::upgrade) {
-        let _ = shutdown(&p, true, false);
+impl crate::executor::ExitShutdown for Shared {
+    fn shutdown_at_exit(&self) {
+        let _ = shutdown(self, true, false);
     }
 }
 
@@ -103,11 +95,8 @@ impl ThreadPool {
             broken: AtomicBool::new(false),
             fork_gen: crate::executor::fork_generation(),
         });
-        {
-            let mut live = lock(&LIVE);
-            live.retain(|w| w.strong_count() > 0);
-            live.push(Arc::downgrade(&shared));
-        }
+        let weak: Weak<Shared> = Arc::downgrade(&shared);
+        crate::executor::register_live(weak);
         Ok(ThreadPool { shared })
     }
 
@@ -191,7 +180,7 @@ impl Drop for ThreadPool {
     }
 }
 
-fn shutdown(sh: &Arc<Shared>, wait: bool, cancel_futures: bool) -> Result<(), Error> {
+fn shutdown(sh: &Shared, wait: bool, cancel_futures: bool) -> Result<(), Error> {
     if sh.fork_gen != crate::executor::fork_generation() {
         // A forked child: the pool's threads do not exist here, and its lock may have been
         // held by one of them at the fork. Touch nothing.

@@ -32,41 +32,19 @@
 //! executor).
 
 use std::collections::HashSet;
-use std::io::Read;
+
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
-use std::thread::JoinHandle;
+
 use std::time::{Duration, Instant};
 
-const DEFAULT_WATCHDOG_SECS: u64 = 120;
+mod common;
+use common::{drain, dump_stacks, lib_dir, words, DEFAULT_WATCHDOG_SECS};
+
 /// How long descendants may take to go once the program has exited (O4).
 const ORPHAN_GRACE: Duration = Duration::from_secs(2);
-
-/// Where cargo put `libcfutures.so` for this run: the directory of this test binary.
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .expect("test binary has a directory")
-        .to_path_buf();
-    let lib = dir.join("libcfutures.so");
-    assert!(
-        lib.exists(),
-        "{} not found: cargo should build the cdylib next to the test binary",
-        lib.display()
-    );
-    dir
-}
-
-fn words(var: &str) -> Vec<String> {
-    std::env::var(var)
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -204,44 +182,6 @@ fn compile(name: &str, tag: &str) -> PathBuf {
         &src.display().to_string(),
     );
     exe
-}
-
-fn drain(mut r: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        buf
-    })
-}
-
-fn have_gdb() -> bool {
-    Command::new("gdb")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-/// Thread stacks of a hung process, from gdb.
-fn dump_stacks(pid: u32) -> String {
-    if !have_gdb() {
-        return "(gdb not found: no stack dump)".into();
-    }
-    match Command::new("gdb")
-        .args(["-batch", "-nx", "-ex", "thread apply all bt", "-p"])
-        .arg(pid.to_string())
-        .stdin(Stdio::null())
-        .output()
-    {
-        Ok(o) => format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        Err(e) => format!("(gdb failed to run: {e})"),
-    }
 }
 
 /// Thread stacks of every live process of a hung program's group (the program, its scenario

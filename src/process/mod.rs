@@ -25,8 +25,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use once_cell::sync::Lazy;
-
 use self::protocol::{FnRef, FrameReader, ItemOutcome, Msg};
 use self::slots::SlotTable;
 use self::start::{Method, Starter};
@@ -155,18 +153,9 @@ pub struct ProcessPool {
     sh: Arc<Shared>,
 }
 
-static LIVE: Lazy<Mutex<Vec<Weak<Shared>>>> = Lazy::new(|| {
-    crate::executor::register_exit_hook();
-    Mutex::new(Vec::new())
-});
-
-/// Shuts down (with wait) every process pool still alive; run at process exit.
-pub(crate) fn shutdown_all_at_exit() {
-    let pools: Vec<Weak<Shared>> = std::mem::take(&mut *lock(&LIVE));
-    for p in pools.iter().filter_map(Weak::upgrade) {
-        if p.fork_gen == crate::executor::fork_generation() {
-            let _ = shutdown(&p, true, false);
-        }
+impl crate::executor::ExitShutdown for Shared {
+    fn shutdown_at_exit(&self) {
+        let _ = shutdown(self, true, false);
     }
 }
 
@@ -249,11 +238,8 @@ impl ProcessPool {
             }
         }
         *lock(&sh.manager) = Some(handle);
-        {
-            let mut live = lock(&LIVE);
-            live.retain(|w| w.strong_count() > 0);
-            live.push(Arc::downgrade(&sh));
-        }
+        let weak: Weak<Shared> = Arc::downgrade(&sh);
+        crate::executor::register_live(weak);
         Ok(ProcessPool { sh })
     }
 
@@ -421,7 +407,7 @@ fn take_unstarted(sh: &Shared, st: &mut St) -> Vec<Arc<Future>> {
     out
 }
 
-fn shutdown(sh: &Arc<Shared>, wait: bool, cancel_futures: bool) -> Result<(), Error> {
+fn shutdown(sh: &Shared, wait: bool, cancel_futures: bool) -> Result<(), Error> {
     if sh.fork_gen != crate::executor::fork_generation() {
         // A forked child: the manager thread does not exist here, and the pool's lock may
         // have been held at the fork. Touch nothing.

@@ -172,26 +172,37 @@ pub(crate) unsafe fn child_setup(chan: RawFd, parent: i32, keep_below: RawFd) {
     }
 }
 
-/// Forks a worker from the calling thread (the manager thread).
-fn fork_worker(slots: &SlotTable) -> Result<Started, Error> {
-    let (parent_end, child_end) =
-        socketpair(libc::SOCK_STREAM).map_err(|e| sys_error("socketpair", e))?;
+/// Forks a process that runs `child(its end of a new socketpair of `kind`, our pid, slots)`,
+/// from the calling thread (the manager thread). Returns its pid and our end.
+fn fork_with_channel(
+    kind: c_int,
+    what: &str,
+    slots: &SlotTable,
+    child: unsafe fn(RawFd, i32, &SlotTable) -> !,
+) -> Result<(i32, OwnedFd), Error> {
+    let (parent_end, child_end) = socketpair(kind).map_err(|e| sys_error("socketpair", e))?;
     // SAFETY: getpid has no preconditions.
     let me = unsafe { libc::getpid() };
-    // SAFETY: fork; the child only runs `child_main`, which never returns.
+    // SAFETY: fork; the child only runs `child`, which never returns.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(sys_error("fork", last_err()));
+        return Err(sys_error(what, last_err()));
     }
     if pid == 0 {
-        // SAFETY: we are the freshly forked child.
-        unsafe { child_main(child_end.as_raw_fd(), me, slots) }
+        // SAFETY: we are the freshly forked child, as `child` requires.
+        unsafe { child(child_end.as_raw_fd(), me, slots) }
     }
     drop(child_end);
+    Ok((pid, parent_end))
+}
+
+/// Forks a worker from the calling thread (the manager thread).
+fn fork_worker(slots: &SlotTable) -> Result<Started, Error> {
+    let (pid, chan) = fork_with_channel(libc::SOCK_STREAM, "fork", slots, child_main)?;
     let pidfd = pidfd_open(pid).map_err(|e| sys_error("pidfd_open", e))?;
     Ok(Started {
         pid,
-        chan: parent_end,
+        chan,
         pidfd: Some(pidfd),
     })
 }
@@ -233,23 +244,15 @@ pub struct ForkServer {
 impl ForkServer {
     /// Forks the server from the calling thread (the manager thread).
     fn new(slots: &SlotTable) -> Result<ForkServer, Error> {
-        let (parent_end, server_end) =
-            socketpair(libc::SOCK_SEQPACKET).map_err(|e| sys_error("socketpair", e))?;
-        // SAFETY: getpid has no preconditions.
-        let me = unsafe { libc::getpid() };
-        // SAFETY: fork; the child only runs `server_main`, which never returns.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(sys_error("fork (fork server)", last_err()));
-        }
-        if pid == 0 {
-            // SAFETY: we are the freshly forked server process.
-            unsafe { server_main(server_end.as_raw_fd(), me, slots) }
-        }
-        drop(server_end);
+        let (pid, sock) = fork_with_channel(
+            libc::SOCK_SEQPACKET,
+            "fork (fork server)",
+            slots,
+            server_main,
+        )?;
         Ok(ForkServer {
             pid,
-            sock: parent_end,
+            sock,
             pending_exits: Vec::new(),
         })
     }
@@ -431,33 +434,9 @@ unsafe fn server_main(sock: RawFd, parent: i32, slots: &SlotTable) -> ! {
     // SAFETY: we are the new server process; these calls set up its own state.
     unsafe {
         purge_inherited_stdio();
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        );
-        if libc::getppid() != parent {
-            libc::_exit(0);
-        }
-        // Keep only the request socket (moved to 3) and stdio.
-        let s = if sock != CHAN_FD {
-            libc::dup2(sock, CHAN_FD);
-            CHAN_FD
-        } else {
-            sock
-        };
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if null >= 0 {
-            libc::dup2(null, 0);
-        }
-        libc::syscall(libc::SYS_close_range, (CHAN_FD + 1) as u32, u32::MAX, 0u32);
-        for sig in 1..libc::SIGRTMAX() {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
-            }
-        }
+        // Set up like a worker: the request socket at 3, nothing else, default signals.
+        child_setup(sock, parent, CHAN_FD + 1);
+        let s = CHAN_FD;
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGCHLD);
