@@ -259,9 +259,19 @@ impl State {
 /// A done-callback. It receives the future it was added to.
 pub type Callback = Box<dyn FnOnce(&Arc<Future>) + Send>;
 
+/// Lets a thread waiting for a future make progress on it itself, for executors whose
+/// results arrive through a channel that another thread would otherwise have to read (the
+/// process pool): the waiter reads the reply at once instead of waiting for that thread to wake.
+pub trait Pump: Send + Sync {
+    /// Processes whatever has arrived, without blocking (and without waiting for a busy lock).
+    fn pump(&self);
+}
+
 enum Slot {
     /// Pending: the task to run.
     Task(Task),
+    /// Pending or running, handed to an executor that can be pumped (kept until done).
+    Driven(Arc<dyn Pump>),
     /// Running, or pending without a task.
     Empty,
     /// Finished (or cancelled: `Empty` stays).
@@ -337,6 +347,13 @@ impl Future {
         }
     }
 
+    /// A pending future whose waiters may `pump` the executor that owns it.
+    pub fn new_driven(pump: Arc<dyn Pump>) -> Future {
+        let f = Future::new(None);
+        lock(&f.inner).slot = Slot::Driven(pump);
+        f
+    }
+
     /// The current state (a lock-free read).
     pub fn state(&self) -> State {
         State::from_u8(self.state.load(Ordering::Acquire))
@@ -370,7 +387,9 @@ impl Future {
             return false;
         }
         self.state.store(State::Running as u8, Ordering::Release);
-        g.slot = Slot::Empty;
+        if let Slot::Task(_) = g.slot {
+            g.slot = Slot::Empty;
+        }
         g.gate = None;
         true
     }
@@ -453,7 +472,6 @@ impl Future {
             if let Some(gate) = &g.gate {
                 if gate.gate.started(gate.token) {
                     g.gate = None;
-                    g.slot = Slot::Empty;
                     self.state.store(State::Running as u8, Ordering::Release);
                 }
             }
@@ -486,7 +504,6 @@ impl Future {
                     if !gate.gate.try_cancel(gate.token) {
                         // Its worker has begun it: it is running, whatever we saw so far.
                         g.gate = None;
-                        g.slot = Slot::Empty;
                         self.state.store(State::Running as u8, Ordering::Release);
                         return Err(State::Running);
                     }
@@ -537,9 +554,20 @@ impl Future {
         if deadline.expired() {
             return false;
         }
-        if spin_until(|| self.is_done(), RESULT_SPIN) {
+        let pump = match &lock(&self.inner).slot {
+            Slot::Driven(p) => Some(Arc::clone(p)),
+            _ => None,
+        };
+        let ready = || {
+            if let Some(p) = &pump {
+                p.pump();
+            }
+            self.is_done()
+        };
+        if spin_until(ready, RESULT_SPIN) {
             return true;
         }
+        drop(pump);
         let mut g = lock(&self.inner);
         loop {
             if self.is_done() {

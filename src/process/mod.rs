@@ -146,6 +146,35 @@ struct Shared {
     fork_gen: usize,
     /// The manager is (about to be) blocked in poll with nothing in flight.
     manager_asleep: std::sync::atomic::AtomicBool,
+    /// Runs done-callbacks, for the manager and for pumping waiters.
+    callbacks: Mutex<CallbackThread>,
+}
+
+impl crate::future::Pump for Shared {
+    /// Called by a thread waiting for one of this pool's futures: reads the replies that have
+    /// arrived and completes their futures, so that the waiter does not depend on the manager
+    /// thread waking up. Never blocks: if the pool is busy, the manager is at work anyway.
+    fn pump(&self) {
+        let Ok(mut st) = self.st.try_lock() else {
+            return;
+        };
+        let mut done = Done::default();
+        for wi in 0..st.workers.len() {
+            if st.workers[wi].is_some() {
+                read_worker(&mut st, wi, &mut done, false);
+            }
+        }
+        if done.frames > 0 {
+            // Anything but results (a worker ready, a job started under a time limit, ...)
+            // changes what the manager must do next: wake it to look.
+            if dispatch(self, &mut st) || done.news {
+                poke(self.wake.as_raw_fd());
+            }
+        }
+        drop(st);
+        done.apply(&self.callbacks);
+        run_cancels();
+    }
 }
 
 /// A process pool. Dropping it shuts it down and waits for queued work.
@@ -218,6 +247,11 @@ impl ProcessPool {
             manager: Mutex::new(None),
             fork_gen: crate::executor::fork_generation(),
             manager_asleep: std::sync::atomic::AtomicBool::new(false),
+            callbacks: Mutex::new(CallbackThread {
+                pool: id,
+                tx: None,
+                handle: None,
+            }),
         });
         // The manager thread makes the start method (forking the fork server) and reports.
         let (tx, rx) = std::sync::mpsc::channel();
@@ -250,7 +284,7 @@ impl ProcessPool {
 
     /// Submits `func(arg)`.
     pub fn submit(&self, func: TaskFn, arg: Bytes) -> Result<Arc<Future>, Error> {
-        let f = Arc::new(Future::new(None));
+        let f = Arc::new(self.new_future());
         self.submit_job(func, vec![Arc::clone(&f)], 1, arg.len() as u64, arg)?;
         Ok(f)
     }
@@ -272,7 +306,7 @@ impl ProcessPool {
         let mut i = 0;
         while i < n {
             let k = chunk.min(n - i);
-            let futures: Vec<Arc<Future>> = (0..k).map(|_| Arc::new(Future::new(None))).collect();
+            let futures: Vec<Arc<Future>> = (0..k).map(|_| Arc::new(self.new_future())).collect();
             let data = Bytes::copy_from(&args[i * item_len..(i + k) * item_len])
                 .ok_or_else(|| Error::new(Status::NoMemory, "out of memory copying arguments"))?;
             if let Err(e) = self.submit_job(func, futures.clone(), k as u32, item_len as u64, data)
@@ -286,6 +320,12 @@ impl ProcessPool {
             i += k;
         }
         Ok(all)
+    }
+
+    /// A pending future whose waiters can read the replies themselves (see `Pump`).
+    fn new_future(&self) -> Future {
+        let pump: Arc<dyn crate::future::Pump> = self.sh.clone();
+        Future::new_driven(pump)
     }
 
     fn submit_job(
@@ -614,6 +654,10 @@ fn flush(w: &mut Worker) -> bool {
 #[derive(Default)]
 struct Done {
     outcomes: Vec<(Arc<Future>, Outcome)>,
+    /// Frames handled (by a pumping waiter: to know whether the manager must look).
+    frames: usize,
+    /// Something other than plain results happened (a worker ready, a job started, ...).
+    news: bool,
 }
 
 impl Done {
@@ -626,11 +670,11 @@ impl Done {
 
     /// Completes the futures here (waking their waiters at once); their done-callbacks go to
     /// the pool's callback thread, so a slow callback never delays the manager.
-    fn apply(self, callbacks: &mut CallbackThread) {
+    fn apply(self, callbacks: &Mutex<CallbackThread>) {
         for (f, o) in self.outcomes {
             let cbs = f.set_outcome_deferred(o);
             if !cbs.is_empty() {
-                callbacks.run(f, cbs);
+                lock(callbacks).run(f, cbs);
             }
         }
     }
@@ -674,10 +718,15 @@ impl CallbackThread {
         }
     }
 
-    /// Lets the queued callbacks run, then ends the thread.
-    fn finish(&mut self) {
-        self.tx = None;
-        if let Some(h) = self.handle.take() {
+    /// Lets the queued callbacks run, then ends the thread. The join happens outside the
+    /// lock: a callback may itself complete futures (and so need the lock).
+    fn finish(this: &Mutex<CallbackThread>) {
+        let handle = {
+            let mut t = lock(this);
+            t.tx = None;
+            t.handle.take()
+        };
+        if let Some(h) = handle {
             let _ = h.join();
         }
     }
@@ -942,9 +991,13 @@ fn read_worker(st: &mut St, wi: usize, done: &mut Done, drain: bool) {
                     return;
                 }
             };
+            done.frames += 1;
             let r = protocol::decode(body)
                 .map_err(|e| e.to_string())
-                .and_then(|m| on_msg(st, wi, m, done));
+                .and_then(|m| {
+                    done.news |= !matches!(m, Msg::Done { .. });
+                    on_msg(st, wi, m, done)
+                });
             if let Err(e) = r {
                 if let Some(w) = st.workers[wi].as_mut() {
                     kill_garbage(w, e);
@@ -1081,11 +1134,7 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
     };
     let _ = ready.send(Ok(()));
     drop(ready);
-    let mut callbacks = CallbackThread {
-        pool: sh.id,
-        tx: None,
-        handle: None,
-    };
+    let callbacks = &sh.callbacks;
     let mut fds: Vec<libc::pollfd> = Vec::new();
     let mut owners: Vec<(usize, u8)> = Vec::new(); // (worker index, 0 chan / 1 pidfd)
     loop {
@@ -1124,9 +1173,9 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
             }
             if st.exit_sent && st.workers.iter().all(Option::is_none) {
                 drop(st);
-                done.apply(&mut callbacks);
+                done.apply(callbacks);
                 run_cancels();
-                callbacks.finish();
+                CallbackThread::finish(callbacks);
                 break;
             }
             // Time limits.
@@ -1210,7 +1259,7 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
                 }
             }
         }
-        done.apply(&mut callbacks);
+        done.apply(callbacks);
         run_cancels();
         // With work in flight a reply is likely within microseconds, and waking from a
         // blocking poll costs far more: look a few times without blocking first.
@@ -1267,7 +1316,7 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
             }
             dispatch(&sh, &mut st);
         }
-        done.apply(&mut callbacks);
+        done.apply(callbacks);
         run_cancels();
     }
 }
