@@ -361,6 +361,44 @@ static void two_workers_run_two_tasks(void) {
     pt_fifo_close(&gate);
 }
 
+/* One worker stuck in the middle of sending a big result must not stall the others' results
+ * (issue 3: "one big result does not stall other workers' small ones"). The stuck frame is
+ * written by the task itself, so the stall is certain, not a matter of timing. */
+static void big_frame_does_not_stall(void) {
+    pt_fifo rep, gate;
+    pt_base b;
+    cf_executor *ex;
+    cf_future *stuck, *f;
+    pt_block_arg a;
+    pt_report r;
+    const void *d;
+    size_t n;
+    int i, status = CF_OK;
+
+    pt_fifo_open(&rep, "rep");
+    pt_fifo_open(&gate, "gate");
+    b = pt_begin("a worker stuck mid-frame does not stall the other worker's results");
+    ex = pt_new(2);
+    a = pt_block_args(&rep, &gate, 1);
+    stuck = pt_submit(ex, pt_partial_frame, &a, sizeof a);
+    r = pt_read_report(&rep); /* its partial frame is written */
+    pt_note_pid(r.pid);
+    for (i = 0; i < 20 && status == CF_OK; i++) {
+        f = pt_submit(ex, pt_pid, NULL, 0);
+        status = (int)cf_future_result(f, PT_LONG, &d, &n);
+        if (status == CF_OK) CHECK(pt_ok_pid(f) != r.pid);
+        cf_future_free(f);
+    }
+    pt_release(&gate, 1); /* let the stuck worker go before any check can fail */
+    CHECK_STATUS(status, CF_OK);
+    PT_EXPECT(stuck, CF_WORKER_DIED);
+    cf_future_free(stuck);
+    pt_free(ex);
+    pt_end(b);
+    pt_fifo_close(&rep);
+    pt_fifo_close(&gate);
+}
+
 /* ---- wait --------------------------------------------------------------------------------- */
 
 static void waits(void) {
@@ -983,5 +1021,6 @@ int main(int argc, char **argv) {
     PT_RUN(failing_initializer);
     PT_RUN(two_workers_run_two_tasks);
     PT_RUN(states_busy_manager);
+    PT_RUN(big_frame_does_not_stall);
     return pt_finish();
 }

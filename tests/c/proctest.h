@@ -98,6 +98,9 @@ int pt_sleep_ms(const void *arg, size_t len, cf_out *out);
 int pt_pid(const void *arg, size_t len, cf_out *out);
 /* pt_block_arg: reports, waits at the gate, sleeps, result {pid, tag}, returns rc. */
 int pt_block(const void *arg, size_t len, cf_out *out);
+/* pt_block_arg: writes the start of a 1 MiB result frame on the worker's channel (fd 3),
+ * reports, waits at the gate, then _exit(3). */
+int pt_partial_frame(const void *arg, size_t len, cf_out *out);
 /* uint64 len: a result of len bytes from cf_out_alloc filled with pt_pattern. */
 int pt_big(const void *arg, size_t len, cf_out *out);
 /* Any bytes: result uint64 sum of the bytes, then uint64 length. */
