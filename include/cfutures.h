@@ -453,9 +453,10 @@ enum cf_status cf_map(struct cf_executor *ex,
 /**
  * The next result, in input order (CPython: the `map` iterator's `__next__`). Waits for it
  * until the map's deadline. `CF_OK` with `*data`/`*len` set (borrowed: valid until the next
- * `cf_map_next` or `cf_map_free` on this iterator); `CF_DONE` after the last item; otherwise
- * the item's failure (`CF_TASK_FAILED`, `CF_CANCELLED`, ...) or `CF_TIMEOUT`, with the
- * message in `cf_last_error()`. After a failure or a timeout the iterator is finished: later
+ * `cf_map_next` or `cf_map_free` on this iterator; 16-byte aligned); `CF_DONE` after the
+ * last item; otherwise the item's failure (`CF_TASK_FAILED`, `CF_CANCELLED`, ...) or
+ * `CF_TIMEOUT`, with the message in `cf_last_error()`. In the process pool a chunk is one
+ * unit of work: if its worker dies, its items not yet reported fail together. After a failure or a timeout the iterator is finished: later
  * calls give `CF_DONE` and every item not yet started has been cancelled (as CPython 3.14).
  */
 enum cf_status cf_map_next(struct cf_map_iter *it,

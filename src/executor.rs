@@ -7,7 +7,8 @@ use once_cell::sync::{Lazy, OnceCell};
 
 use crate::sync::lock;
 
-use crate::future::{Bytes, Future, Task, TaskFn};
+use crate::future::{Bytes, FailKind, Future, Resolved, State, Task, TaskFn};
+use crate::process::protocol::{read_item, ItemRef};
 use crate::process::start::Method;
 use crate::process::{ProcessOptions, ProcessPool};
 use crate::thread_pool::{ThreadPool, ThreadPoolOptions};
@@ -121,13 +122,8 @@ impl Executor {
             return Err(Error::invalid("args must hold n items of arg_len bytes"));
         }
         if let Executor::Process(p) = self {
-            let futures = p.submit_chunks(func, args, item_len, n, chunksize)?;
-            return Ok(MapIter {
-                futures: futures.into_iter(),
-                current: None,
-                deadline: timeout,
-                finished: false,
-            });
+            let chunks = p.submit_chunks(func, args, item_len, n, chunksize)?;
+            return Ok(MapIter::new(Source::Chunks(chunks.into_iter()), timeout));
         }
         let mut futures = Vec::new();
         futures.try_reserve_exact(n).map_err(|_| no_memory())?;
@@ -143,12 +139,7 @@ impl Executor {
                 }
             }
         }
-        Ok(MapIter {
-            futures: futures.into_iter(),
-            current: None,
-            deadline: timeout,
-            finished: false,
-        })
+        Ok(MapIter::new(Source::Futures(futures.into_iter()), timeout))
     }
 
     /// CPython's `shutdown(wait, cancel_futures)`.
@@ -175,33 +166,90 @@ fn no_memory() -> Error {
     Error::new(Status::NoMemory, "out of memory copying the task argument")
 }
 
+/// Where a map iterator's results come from.
+enum Source {
+    /// One future per item (the thread pool).
+    Futures(std::vec::IntoIter<Arc<Future>>),
+    /// One future per chunk of items, whose result is the chunk's item records (the process
+    /// pool: no future, lock or allocation per item).
+    Chunks(std::vec::IntoIter<(Arc<Future>, u32)>),
+}
+
+/// An item's result: where it lies in its chunk's records, or an aligned copy.
+enum Item {
+    At(*const u8, usize),
+    Copied(Bytes),
+}
+
+/// The chunk being read: its future, items left, and where the next record starts.
+struct Cursor {
+    future: Arc<Future>,
+    left: u32,
+    pos: usize,
+}
+
 /// The iterator returned by [`Executor::map`]: results in input order.
 pub struct MapIter {
-    futures: std::vec::IntoIter<Arc<Future>>,
+    source: Source,
     current: Option<Arc<Future>>,
+    cursor: Option<Cursor>,
+    /// An item's result copied to 16-byte alignment when its record left it unaligned.
+    aligned: Bytes,
     deadline: Deadline,
     finished: bool,
 }
 
+fn failure_status(kind: FailKind) -> Status {
+    match kind {
+        FailKind::Task => Status::TaskFailed,
+        FailKind::WorkerDied => Status::WorkerDied,
+        FailKind::Expired => Status::TaskExpired,
+        FailKind::Broken => Status::Broken,
+        FailKind::Invalid => Status::InvalidArgument,
+    }
+}
+
+fn done_error() -> Error {
+    Error::new(Status::Done, "map: no more results")
+}
+
 impl MapIter {
+    fn new(source: Source, deadline: Deadline) -> MapIter {
+        MapIter {
+            source,
+            current: None,
+            cursor: None,
+            aligned: Bytes::empty(),
+            deadline,
+            finished: false,
+        }
+    }
+
     /// The next future in input order once it is done, or `Err`: `Done` at the end,
     /// `Timeout` when the deadline passed first, or the item's own failure. After a timeout or
-    /// a failure the iterator is finished and what has not started is cancelled.
+    /// a failure the iterator is finished and what has not started is cancelled. (One future
+    /// per item: the thread pool's map; see [`MapIter::next_item`] for both pools.)
     pub fn next_done(&mut self) -> Result<Arc<Future>, Error> {
         self.current = None;
         if self.finished {
-            return Err(Error::new(Status::Done, "map: no more results"));
+            return Err(done_error());
         }
-        let Some(f) = self.futures.next() else {
+        let next = match &mut self.source {
+            Source::Futures(it) => it.next(),
+            Source::Chunks(_) => {
+                return Err(Error::new(Status::Internal, "map: chunked results"));
+            }
+        };
+        let Some(f) = next else {
             self.finished = true;
-            return Err(Error::new(Status::Done, "map: no more results"));
+            return Err(done_error());
         };
         if !f.wait_done(self.deadline) {
             self.finish();
             f.cancel();
             return Err(Error::new(Status::Timeout, "map: the timeout passed"));
         }
-        if f.state() != crate::future::State::Succeeded {
+        if f.state() != State::Succeeded {
             // The first failure ends the iteration, as in CPython 3.14.
             self.finish();
         }
@@ -209,13 +257,124 @@ impl MapIter {
         Ok(f)
     }
 
+    /// The next result in input order: its bytes (borrowed: valid until the next call or the
+    /// iterator's drop; 16-byte aligned), or `Err` as for [`MapIter::next_done`], with the
+    /// item's own failure message.
+    pub fn next_item(&mut self) -> Result<(*const u8, usize), Error> {
+        if let Source::Futures(_) = self.source {
+            let f = self.next_done()?;
+            return f
+                .with_outcome(|r| match r {
+                    Resolved::Ok(b) => Ok((b.as_ptr(), b.len())),
+                    Resolved::Failed(kind, _, msg) => Err(Error::new(
+                        failure_status(kind),
+                        msg.to_string_lossy().into_owned(),
+                    )),
+                    Resolved::Cancelled => Err(Error::new(Status::Cancelled, "cancelled")),
+                })
+                .unwrap_or_else(|| Err(Error::new(Status::Internal, "map: future not done")));
+        }
+        loop {
+            if self.finished {
+                return Err(done_error());
+            }
+            if let Some(c) = &mut self.cursor {
+                if c.left > 0 {
+                    c.left -= 1;
+                    let pos = &mut c.pos;
+                    let item = c.future.with_outcome(|r| match r {
+                        Resolved::Ok(raw) => match read_item(raw, pos) {
+                            // Results keep the 16-byte alignment promised by cf_map_next: one
+                            // whose record left it unaligned is copied.
+                            Ok(ItemRef::Ok(b)) if (b.as_ptr() as usize) % 16 == 0 => {
+                                Ok(Item::At(b.as_ptr(), b.len()))
+                            }
+                            Ok(ItemRef::Ok(b)) => Bytes::copy_from(b)
+                                .map(Item::Copied)
+                                .ok_or_else(|| Error::new(Status::NoMemory, "out of memory")),
+                            Ok(ItemRef::Failed(_, m)) => {
+                                Err(Error::new(Status::TaskFailed, m.to_string()))
+                            }
+                            Ok(ItemRef::Unresolved(m)) => {
+                                Err(Error::new(Status::InvalidArgument, m.to_string()))
+                            }
+                            Err(e) => Err(Error::new(Status::Internal, format!("map: {e}"))),
+                        },
+                        _ => Err(Error::new(Status::Internal, "map: chunk without records")),
+                    });
+                    let item = item.unwrap_or_else(|| {
+                        Err(Error::new(Status::Internal, "map: chunk not done"))
+                    });
+                    return match item {
+                        Ok(Item::At(p, len)) => Ok((p, len)),
+                        Ok(Item::Copied(b)) => {
+                            self.aligned = b;
+                            Ok((self.aligned.as_slice().as_ptr(), self.aligned.len()))
+                        }
+                        Err(e) => {
+                            // The first failure ends the iteration, as in CPython 3.14.
+                            self.finish();
+                            Err(e)
+                        }
+                    };
+                }
+                self.cursor = None;
+            }
+            let next = match &mut self.source {
+                Source::Chunks(it) => it.next(),
+                Source::Futures(_) => None,
+            };
+            let Some((f, n)) = next else {
+                self.finished = true;
+                return Err(done_error());
+            };
+            if !f.wait_done(self.deadline) {
+                self.finish();
+                f.cancel();
+                return Err(Error::new(Status::Timeout, "map: the timeout passed"));
+            }
+            let whole = f.with_outcome(|r| match r {
+                Resolved::Ok(_) => None,
+                Resolved::Failed(kind, _, msg) => Some(Error::new(
+                    failure_status(kind),
+                    msg.to_string_lossy().into_owned(),
+                )),
+                Resolved::Cancelled => Some(Error::new(Status::Cancelled, "cancelled")),
+            });
+            match whole {
+                Some(None) => {
+                    self.cursor = Some(Cursor {
+                        future: f,
+                        left: n,
+                        pos: 0,
+                    })
+                }
+                Some(Some(e)) => {
+                    // The whole chunk failed (its worker died, ...): so did its first item.
+                    self.finish();
+                    return Err(e);
+                }
+                None => return Err(Error::new(Status::Internal, "map: chunk not done")),
+            }
+        }
+    }
+
     /// Stops the iteration: cancels every item not yet started.
     pub fn finish(&mut self) {
         self.finished = true;
         // Last first, as CPython does: a worker taking items in order while we cancel can then
         // never slip past the cancels into a later item.
-        for f in self.futures.by_ref().rev() {
-            f.cancel();
+        match &mut self.source {
+            Source::Futures(it) => {
+                for f in it.by_ref().rev() {
+                    f.cancel();
+                }
+            }
+            Source::Chunks(it) => {
+                for (f, _) in it.by_ref().rev() {
+                    f.cancel();
+                }
+            }
         }
     }
 }

@@ -3,7 +3,6 @@
 use std::ffi::c_void;
 
 use super::executor::{arg_bytes, executor_ref};
-use super::future::report_outcome;
 use super::{
     cf_executor, cf_status, cf_task_fn, deadline, fail, ffi_boundary, invalid, non_null, task_fn,
 };
@@ -58,9 +57,10 @@ pub extern "C" fn cf_map(
 
 /// The next result, in input order (CPython: the `map` iterator's `__next__`). Waits for it
 /// until the map's deadline. `CF_OK` with `*data`/`*len` set (borrowed: valid until the next
-/// `cf_map_next` or `cf_map_free` on this iterator); `CF_DONE` after the last item; otherwise
-/// the item's failure (`CF_TASK_FAILED`, `CF_CANCELLED`, ...) or `CF_TIMEOUT`, with the
-/// message in `cf_last_error()`. After a failure or a timeout the iterator is finished: later
+/// `cf_map_next` or `cf_map_free` on this iterator; 16-byte aligned); `CF_DONE` after the
+/// last item; otherwise the item's failure (`CF_TASK_FAILED`, `CF_CANCELLED`, ...) or
+/// `CF_TIMEOUT`, with the message in `cf_last_error()`. In the process pool a chunk is one
+/// unit of work: if its worker dies, its items not yet reported fail together. After a failure or a timeout the iterator is finished: later
 /// calls give `CF_DONE` and every item not yet started has been cancelled (as CPython 3.14).
 #[no_mangle]
 pub extern "C" fn cf_map_next(
@@ -72,14 +72,15 @@ pub extern "C" fn cf_map_next(
         non_null!(it, data, len);
         // SAFETY: `it` is non-NULL and, by the API contract, a live iterator used by one thread.
         let iter = unsafe { &mut (*it).it };
-        match iter.next_done() {
-            Ok(f) => report_outcome(&f, |bytes| {
+        match iter.next_item() {
+            Ok((p, n)) => {
                 // SAFETY: `data` and `len` are non-NULL and writable (API contract).
                 unsafe {
-                    *data = bytes.as_ptr().cast();
-                    *len = bytes.len();
+                    *data = p.cast();
+                    *len = n;
                 }
-            }),
+                cf_status::CF_OK
+            }
             Err(e) => fail(e),
         }
     }

@@ -81,7 +81,10 @@ impl Default for ProcessOptions {
 struct Job {
     id: u64,
     fid: u32,
+    /// One future per item; a map chunk has one future for all its items, whose result is
+    /// the chunk's item records (read by the map iterator).
     futures: Vec<Arc<Future>>,
+    chunked: bool,
     n: u32,
     item_len: u64,
     data: Bytes,
@@ -285,12 +288,13 @@ impl ProcessPool {
     /// Submits `func(arg)`.
     pub fn submit(&self, func: TaskFn, arg: Bytes) -> Result<Arc<Future>, Error> {
         let f = Arc::new(self.new_future());
-        self.submit_job(func, vec![Arc::clone(&f)], 1, arg.len() as u64, arg)?;
+        self.submit_job(func, vec![Arc::clone(&f)], false, 1, arg.len() as u64, arg)?;
         Ok(f)
     }
 
-    /// Submits `items` (`n` items of `item_len` bytes) as chunks of `chunksize` items; one
-    /// future per item, in order.
+    /// Submits `n` items of `item_len` bytes as chunks of `chunksize` items, each chunk one
+    /// job and one future whose result is the chunk's item records
+    /// (`protocol::read_item`); returns each chunk's future and item count, in order.
     pub fn submit_chunks(
         &self,
         func: TaskFn,
@@ -298,25 +302,28 @@ impl ProcessPool {
         item_len: usize,
         n: usize,
         chunksize: usize,
-    ) -> Result<Vec<Arc<Future>>, Error> {
-        let mut all: Vec<Arc<Future>> = Vec::new();
-        all.try_reserve_exact(n)
-            .map_err(|_| Error::new(Status::NoMemory, "out of memory"))?;
+    ) -> Result<Vec<(Arc<Future>, u32)>, Error> {
         let chunk = chunksize.clamp(1, u32::MAX as usize);
+        let mut all: Vec<(Arc<Future>, u32)> = Vec::new();
+        all.try_reserve_exact(n.div_ceil(chunk))
+            .map_err(|_| Error::new(Status::NoMemory, "out of memory"))?;
         let mut i = 0;
         while i < n {
             let k = chunk.min(n - i);
-            let futures: Vec<Arc<Future>> = (0..k).map(|_| Arc::new(self.new_future())).collect();
+            let f = Arc::new(self.new_future());
             let data = Bytes::copy_from(&args[i * item_len..(i + k) * item_len])
-                .ok_or_else(|| Error::new(Status::NoMemory, "out of memory copying arguments"))?;
-            if let Err(e) = self.submit_job(func, futures.clone(), k as u32, item_len as u64, data)
-            {
-                for f in &all {
+                .ok_or_else(|| Error::new(Status::NoMemory, "out of memory copying arguments"));
+            let submitted = data.and_then(|data| {
+                let job = vec![Arc::clone(&f)];
+                self.submit_job(func, job, true, k as u32, item_len as u64, data)
+            });
+            if let Err(e) = submitted {
+                for (f, _) in all.iter().rev() {
                     f.cancel();
                 }
                 return Err(e);
             }
-            all.extend(futures);
+            all.push((f, k as u32));
             i += k;
         }
         Ok(all)
@@ -332,6 +339,7 @@ impl ProcessPool {
         &self,
         func: TaskFn,
         futures: Vec<Arc<Future>>,
+        chunked: bool,
         n: u32,
         item_len: u64,
         data: Bytes,
@@ -360,6 +368,7 @@ impl ProcessPool {
             id,
             fid,
             futures,
+            chunked,
             n,
             item_len,
             data,
@@ -911,12 +920,18 @@ fn on_msg(st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Result<(), Strin
         }
         Msg::Done { job, items } => {
             let j = finish_job(st, wi, job)?;
-            if items.len() != j.futures.len() {
-                return Err(format!(
-                    "{} results for {} items",
-                    items.len(),
-                    j.futures.len()
-                ));
+            if items.len() != j.n as usize {
+                return Err(format!("{} results for {} items", items.len(), j.n));
+            }
+            if j.chunked {
+                // A map chunk of one item: its future holds item records, as for bigger ones.
+                let mut raw = Vec::new();
+                protocol::encode_items(&items, &mut raw);
+                if let Some(f) = j.futures.into_iter().next() {
+                    done.outcomes
+                        .push((f, Outcome::Ok(Bytes::from_vec_at(raw, 0))));
+                }
+                return Ok(());
             }
             for (f, it) in j.futures.into_iter().zip(items) {
                 let o = match it {
@@ -925,6 +940,15 @@ fn on_msg(st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Result<(), Strin
                     ItemOutcome::Unresolved(m) => Outcome::failed(FailKind::Invalid, 0, m),
                 };
                 done.outcomes.push((f, o));
+            }
+        }
+        Msg::DoneRaw { job, n, items } => {
+            let j = finish_job(st, wi, job)?;
+            if !j.chunked || j.n != n {
+                return Err(format!("{n} results for a job of {} items", j.n));
+            }
+            if let Some(f) = j.futures.into_iter().next() {
+                done.outcomes.push((f, Outcome::Ok(items)));
             }
         }
         Msg::Skipped { job } => {
@@ -995,7 +1019,7 @@ fn read_worker(st: &mut St, wi: usize, done: &mut Done, drain: bool) {
             let r = protocol::decode(body)
                 .map_err(|e| e.to_string())
                 .and_then(|m| {
-                    done.news |= !matches!(m, Msg::Done { .. });
+                    done.news |= !matches!(m, Msg::Done { .. } | Msg::DoneRaw { .. });
                     on_msg(st, wi, m, done)
                 });
             if let Err(e) = r {

@@ -76,6 +76,16 @@ pub enum Msg {
         /// Outcomes, in item order.
         items: Vec<ItemOutcome>,
     },
+    /// Job `job` (a map chunk of `n` > 1 items) ended: its item records, checked but kept as
+    /// received (read them with [`read_item`]).
+    DoneRaw {
+        /// Job id.
+        job: u64,
+        /// Number of items.
+        n: u32,
+        /// The item records, end to end.
+        items: Bytes,
+    },
     /// Job `job` was cancelled before the worker began it; it was skipped.
     Skipped {
         /// Job id.
@@ -188,24 +198,14 @@ pub fn encode(msg: &Msg, out: &mut Vec<u8>) {
                 out.push(K_DONE);
                 put_u64(out, *job);
                 put_u32(out, items.len() as u32);
-                for it in items {
-                    match it {
-                        ItemOutcome::Ok(b) => {
-                            out.push(T_OK);
-                            put_bytes(out, b.as_slice());
-                        }
-                        ItemOutcome::Failed(code, msg) => {
-                            out.push(T_FAILED);
-                            put_u32(out, *code as u32);
-                            put_str(out, msg);
-                        }
-                        ItemOutcome::Unresolved(msg) => {
-                            out.push(T_UNRESOLVED);
-                            put_str(out, msg);
-                        }
-                    }
-                }
+                encode_items(items, out);
             }
+        }
+        Msg::DoneRaw { job, n, items } => {
+            out.push(K_DONE);
+            put_u64(out, *job);
+            put_u32(out, *n);
+            out.extend_from_slice(items.as_slice());
         }
         Msg::Skipped { job } => {
             out.push(K_SKIPPED);
@@ -270,6 +270,62 @@ pub fn encode_run_header(out: &mut Vec<u8>, job: u64, slot: u32, fid: u32, n: u3
     put_u32(out, n);
     put_u64(out, item_len);
     debug_assert_eq!(out.len() - start, 8 + RUN_DATA);
+}
+
+/// Appends the item records of `items` (the body of a multi-item `Done` after its count).
+pub fn encode_items(items: &[ItemOutcome], out: &mut Vec<u8>) {
+    for it in items {
+        match it {
+            ItemOutcome::Ok(b) => {
+                out.push(T_OK);
+                put_bytes(out, b.as_slice());
+            }
+            ItemOutcome::Failed(code, msg) => {
+                out.push(T_FAILED);
+                put_u32(out, *code as u32);
+                put_str(out, msg);
+            }
+            ItemOutcome::Unresolved(msg) => {
+                out.push(T_UNRESOLVED);
+                put_str(out, msg);
+            }
+        }
+    }
+}
+
+/// One item record, borrowed from a run of records (see [`read_item`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemRef<'a> {
+    /// Success with result bytes.
+    Ok(&'a [u8]),
+    /// The task failed: code and message.
+    Failed(i32, &'a str),
+    /// The worker could not find the task function.
+    Unresolved(&'a str),
+}
+
+/// Reads the item record at `*pos` of `buf` and moves `*pos` past it.
+pub fn read_item<'a>(buf: &'a [u8], pos: &mut usize) -> Result<ItemRef<'a>, ProtoError> {
+    let mut r = Reader { buf, pos: *pos };
+    let text = |b: &'a [u8]| std::str::from_utf8(b).unwrap_or("(message is not UTF-8)");
+    let item = match r.u8()? {
+        T_OK => {
+            let n = r.len()?;
+            ItemRef::Ok(r.take(n)?)
+        }
+        T_FAILED => {
+            let code = r.u32()? as i32;
+            let n = r.len()?;
+            ItemRef::Failed(code, text(r.take(n)?))
+        }
+        T_UNRESOLVED => {
+            let n = r.len()?;
+            ItemRef::Unresolved(text(r.take(n)?))
+        }
+        t => return Err(ProtoError(format!("unknown item tag {t}"))),
+    };
+    *pos = r.pos;
+    Ok(item)
 }
 
 /// Appends the frame header of a single successful result of `len` bytes; the caller appends
@@ -422,6 +478,22 @@ pub fn decode(body: Vec<u8>) -> Result<Msg, ProtoError> {
             // Each item takes at least 9 bytes: no allocation beyond what the frame can hold.
             if n > (body.len() - r.pos) / 9 {
                 return Err(ProtoError(format!("{n} items cannot fit the frame")));
+            }
+            if n > 1 {
+                // A map chunk: check every record now, keep them as they came (no copy).
+                let start = r.pos;
+                let mut pos = start;
+                for _ in 0..n {
+                    read_item(&body, &mut pos)?;
+                }
+                if pos != body.len() {
+                    return Err(ProtoError(format!("{} trailing bytes", body.len() - pos)));
+                }
+                return Ok(Msg::DoneRaw {
+                    job,
+                    n: n as u32,
+                    items: Bytes::from_vec_at(body, start),
+                });
             }
             let mut items = Vec::with_capacity(n);
             for _ in 0..n {
@@ -670,6 +742,25 @@ mod tests {
         ]
     }
 
+    /// A multi-item `Done` decodes as `DoneRaw`: turn it back for comparisons.
+    fn normal(m: Msg) -> Msg {
+        match m {
+            Msg::DoneRaw { job, n, items } => {
+                let mut pos = 0;
+                let raw = items.as_slice();
+                let items = (0..n)
+                    .map(|_| match read_item(raw, &mut pos).unwrap() {
+                        ItemRef::Ok(b) => ItemOutcome::Ok(Bytes::copy_from(b).unwrap()),
+                        ItemRef::Failed(c, m) => ItemOutcome::Failed(c, m.into()),
+                        ItemRef::Unresolved(m) => ItemOutcome::Unresolved(m.into()),
+                    })
+                    .collect();
+                Msg::Done { job, items }
+            }
+            m => m,
+        }
+    }
+
     #[test]
     fn round_trip_in_any_split() {
         let msgs = samples();
@@ -688,7 +779,7 @@ mod tests {
                 rd.filled(n);
                 pos += n;
                 while let Some(body) = rd.next_body().unwrap() {
-                    got.push(decode(body).unwrap());
+                    got.push(normal(decode(body).unwrap()));
                 }
             }
             assert_eq!(got, msgs, "split {step}");
