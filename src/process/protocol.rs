@@ -257,7 +257,7 @@ pub fn encode(msg: &Msg, out: &mut Vec<u8>) {
 }
 
 /// Appends the frame header and fixed fields of a `Run` whose `n * item_len` data bytes the
-/// caller appends (or writes) right after; returns nothing. Used to avoid copying big arguments.
+/// caller appends (or writes) right after.
 pub fn encode_run_header(out: &mut Vec<u8>, job: u64, slot: u32, fid: u32, n: u32, item_len: u64) {
     let data_len = u64::from(n) * item_len;
     let start = out.len();
