@@ -151,6 +151,8 @@ struct Shared {
     manager_asleep: std::sync::atomic::AtomicBool,
     /// Runs done-callbacks, for the manager and for pumping waiters.
     callbacks: Mutex<CallbackThread>,
+    /// The initializer as workers find it, described once at creation.
+    init: Option<(FnRef, Bytes)>,
 }
 
 impl crate::future::Pump for Shared {
@@ -228,6 +230,14 @@ impl ProcessPool {
         let slots =
             Arc::new(SlotTable::new(max_workers * SLOTS_PER_WORKER).map_err(|e| sys("memfd", e))?);
         let wake = eventfd().map_err(|e| sys("eventfd", e))?;
+        // An initializer that workers could not find fails the creation, not every worker.
+        let init = match &opts.initializer {
+            Some(t) => Some((
+                resolve::describe(t.func as usize, opts.method == Method::Spawn)?,
+                t.arg.clone(),
+            )),
+            None => None,
+        };
         let id = POOL_IDS.fetch_add(1, Ordering::Relaxed);
         let sh = Arc::new(Shared {
             id,
@@ -255,6 +265,7 @@ impl ProcessPool {
                 tx: None,
                 handle: None,
             }),
+            init,
         });
         // The manager thread makes the start method (forking the fork server) and reports.
         let (tx, rx) = std::sync::mpsc::channel();
@@ -1061,8 +1072,8 @@ fn reap(sh: &Shared, st: &mut St, wi: usize, done: &mut Done) {
     on_exit(sh, st, wi, status, done);
 }
 
-fn start_worker(sh: &Shared, st: &mut St, starter: &mut Starter, wi: usize) -> Result<(), Error> {
-    let s = starter.start()?;
+/// Installs a just-started worker at index `wi` and sends it its settings.
+fn install_worker(sh: &Shared, st: &mut St, s: start::Started, wi: usize) {
     let mut w = Worker {
         pid: s.pid,
         chan: s.chan,
@@ -1086,13 +1097,7 @@ fn start_worker(sh: &Shared, st: &mut St, starter: &mut Starter, wi: usize) -> R
         let fl = libc::fcntl(fd, libc::F_GETFL);
         libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
     }
-    let init = match &sh.opts.initializer {
-        Some(t) => Some((
-            resolve::describe(t.func as usize, sh.opts.method == Method::Spawn)?,
-            t.arg.clone(),
-        )),
-        None => None,
-    };
+    let init = sh.init.clone();
     protocol::encode(
         &Msg::Setup {
             slot_base: (wi * SLOTS_PER_WORKER) as u32,
@@ -1105,7 +1110,6 @@ fn start_worker(sh: &Shared, st: &mut St, starter: &mut Starter, wi: usize) -> R
     );
     flush(&mut w);
     st.workers[wi] = Some(w);
-    Ok(())
 }
 
 /// Handles the fork server's exit reports (including those that arrived while it was asked
@@ -1167,12 +1171,18 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
         let busy;
         {
             let mut st = lock(&sh.st);
-            // Start workers as needed.
+            // Start workers as needed. The pool's lock is released while a process is made
+            // (a fork, a posix_spawn or a round trip to the fork server), so that submits go
+            // on meanwhile. Only this thread starts workers, so index `wi` stays free.
             while needs_worker(&sh, &st) && st.broken.is_none() {
                 let Some(wi) = st.workers.iter().position(Option::is_none) else {
                     break;
                 };
-                if let Err(e) = start_worker(&sh, &mut st, &mut starter, wi) {
+                drop(st);
+                let started = starter.start();
+                st = lock(&sh.st);
+                let installed = started.map(|s| install_worker(&sh, &mut st, s, wi));
+                if let Err(e) = installed {
                     let live = st.workers.iter().flatten().count();
                     if live == 0 {
                         let msg = e.message.to_string();
