@@ -244,11 +244,7 @@ impl MapIter {
             self.finished = true;
             return Err(done_error());
         };
-        if !f.wait_done(self.deadline) {
-            self.finish();
-            f.cancel();
-            return Err(Error::new(Status::Timeout, "map: the timeout passed"));
-        }
+        self.wait_for(&f)?;
         if f.state() != State::Succeeded {
             // The first failure ends the iteration, as in CPython 3.14.
             self.finish();
@@ -328,11 +324,7 @@ impl MapIter {
                 self.finished = true;
                 return Err(done_error());
             };
-            if !f.wait_done(self.deadline) {
-                self.finish();
-                f.cancel();
-                return Err(Error::new(Status::Timeout, "map: the timeout passed"));
-            }
+            self.wait_for(&f)?;
             let whole = f.with_outcome(|r| match r {
                 Resolved::Ok(_) => None,
                 Resolved::Failed(kind, _, msg) => Some(Error::new(
@@ -357,6 +349,17 @@ impl MapIter {
                 None => return Err(Error::new(Status::Internal, "map: chunk not done")),
             }
         }
+    }
+
+    /// Waits for `f` until the map's deadline; on a timeout, finishes the iteration (cancelling
+    /// what has not started, `f` included).
+    fn wait_for(&mut self, f: &Arc<Future>) -> Result<(), Error> {
+        if f.wait_done(self.deadline) {
+            return Ok(());
+        }
+        self.finish();
+        f.cancel();
+        Err(Error::new(Status::Timeout, "map: the timeout passed"))
     }
 
     /// Stops the iteration: cancels every item not yet started.
