@@ -310,6 +310,9 @@ struct Inner {
 pub struct Future {
     /// Mirror of the state for lock-free reads; written only under `inner`'s lock.
     state: AtomicU8,
+    /// Made by `new_driven`: waiters may pump its executor (fixed at construction, so the
+    /// result path of other futures never takes the lock to find out).
+    driven: bool,
     inner: Mutex<Inner>,
     cond: Condvar,
 }
@@ -336,6 +339,7 @@ impl Future {
     pub fn new(task: Option<Task>) -> Future {
         Future {
             state: AtomicU8::new(State::Pending as u8),
+            driven: false,
             inner: Mutex::new(Inner {
                 slot: task.map_or(Slot::Empty, Slot::Task),
                 gate: None,
@@ -349,7 +353,8 @@ impl Future {
 
     /// A pending future whose waiters may `pump` the executor that owns it.
     pub fn new_driven(pump: Arc<dyn Pump>) -> Future {
-        let f = Future::new(None);
+        let mut f = Future::new(None);
+        f.driven = true;
         lock(&f.inner).slot = Slot::Driven(pump);
         f
     }
@@ -554,9 +559,13 @@ impl Future {
         if deadline.expired() {
             return false;
         }
-        let pump = match &lock(&self.inner).slot {
-            Slot::Driven(p) => Some(Arc::clone(p)),
-            _ => None,
+        let pump = if self.driven {
+            match &lock(&self.inner).slot {
+                Slot::Driven(p) => Some(Arc::clone(p)),
+                _ => None,
+            }
+        } else {
+            None
         };
         let ready = || {
             if let Some(p) = &pump {
