@@ -302,7 +302,7 @@ fn run_job(loader: &Loader, fid: u32, n: u32, item_len: usize, data: &Bytes) -> 
 }
 
 /// Queues a job's `Done`; a big single result is written straight from its buffer.
-fn send_done(ch: &mut Chan, job: u64, mut items: Vec<ItemOutcome>) {
+fn send_done(ch: &mut Chan, job: u64, items: Vec<ItemOutcome>) {
     if let [ItemOutcome::Ok(data)] = items.as_slice() {
         if data.len() > 64 * 1024 {
             protocol::encode_done1_header(&mut ch.out, job, data.len());
@@ -312,9 +312,5 @@ fn send_done(ch: &mut Chan, job: u64, mut items: Vec<ItemOutcome>) {
             return;
         }
     }
-    let msg = Msg::Done {
-        job,
-        items: std::mem::take(&mut items),
-    };
-    ch.send(&msg);
+    ch.send(&Msg::Done { job, items });
 }
