@@ -4,6 +4,8 @@
  * and argument pointer / length combinations. */
 #include "cftest.h"
 
+#include <math.h>
+
 #include <limits.h>
 
 /* cf_last_error() is only ever replaced, never cleared by a successful call. To prove that a
@@ -280,7 +282,24 @@ int main(void) {
     CHECK_STATUS(cf_executor_options_set_initializer(opts, cft_task_noop, NULL, 0), CF_OK);
     CHECK_STATUS(cf_executor_options_set_initializer(opts, NULL, NULL, 0), CF_OK);
     CHECK_STATUS(cf_executor_options_set_initializer(opts, NULL, NULL, 4), CF_OK);
+    /* Process-pool options: NULL options, and bad values. */
+    BAD(cf_executor_options_set_start_method(NULL, CF_START_FORK));
+    BAD(cf_executor_options_set_start_method(opts, (cf_start_method)7));
+    BAD(cf_executor_options_set_max_tasks_per_child(NULL, 1));
+    BAD(cf_executor_options_set_task_timeout(NULL, 1.0));
+    BAD(cf_executor_options_set_task_timeout(opts, NAN));
+    BAD(cf_executor_options_set_worker_path(NULL, "cf-worker"));
+    BAD(cf_executor_options_set_worker_path(NULL, NULL));
+    CHECK_STATUS(cf_executor_options_set_start_method(opts, CF_START_SPAWN), CF_OK);
+    CHECK_STATUS(cf_executor_options_set_max_tasks_per_child(opts, 3), CF_OK);
+    CHECK_STATUS(cf_executor_options_set_task_timeout(opts, -1.0), CF_OK);
+    CHECK_STATUS(cf_executor_options_set_worker_path(opts, NULL), CF_OK);
     cf_executor_options_free(opts);
+    BAD(cf_executor_terminate_workers(NULL));
+    BAD(cf_executor_kill_workers(NULL));
+    /* A thread cannot be killed: the calls are for the process pool only. */
+    BAD(cf_executor_terminate_workers(ex));
+    BAD(cf_executor_kill_workers(ex));
 
     /* cf_wait */
     fs[0] = pending;
