@@ -17,6 +17,13 @@ LIBDIR := $(TARGET_DIR)/release
 LIB := $(LIBDIR)/libcfutures.so
 LDFLAGS_CFUTURES := -L$(LIBDIR) -lcfutures -Wl,-rpath,$(abspath $(LIBDIR))
 
+# Bindings and packaging bring their own targets in mk/*.mk: each appends what `make` runs to
+# EXTRA_EXAMPLES and what `make test` runs to EXTRA_TESTS.
+.DEFAULT_GOAL := all
+EXTRA_EXAMPLES :=
+EXTRA_TESTS :=
+include $(sort $(wildcard mk/*.mk))
+
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
 # Each example is built twice: on the thread pool and, with -DPOOL=CF_PROCESS_POOL, on the
 # process pool (the one line the examples change between the two).
@@ -25,7 +32,7 @@ EXAMPLE_BINS := $(patsubst examples/%.c,build/examples/%,$(EXAMPLE_SRCS)) \
 
 .PHONY: all lib examples run-examples test fmt-check clippy nextest loom bench clean FORCE
 
-all: run-examples
+all: run-examples $(EXTRA_EXAMPLES)
 
 # Cargo decides whether anything needs rebuilding; the examples relink only when the library
 # file actually changed.
@@ -53,7 +60,7 @@ run-examples: $(EXAMPLE_BINS)
 
 # Every check runs even when an earlier one fails (-k); the result fails if any did.
 test:
-	@$(MAKE) --no-print-directory -k fmt-check clippy nextest loom
+	@$(MAKE) --no-print-directory -k fmt-check clippy nextest loom $(EXTRA_TESTS)
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
