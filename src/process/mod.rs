@@ -15,6 +15,7 @@ pub mod protocol;
 pub mod resolve;
 pub mod slots;
 pub mod start;
+pub(crate) mod transport;
 pub mod worker;
 
 use std::collections::{HashMap, VecDeque};
@@ -28,6 +29,7 @@ use std::time::{Duration, Instant};
 use self::protocol::{FnRef, FrameReader, ItemOutcome, Msg};
 use self::slots::SlotTable;
 use self::start::{Method, Starter};
+use self::transport::{Socket, Transport};
 use crate::future::{Bytes, FailKind, Future, Gate, Outcome, State, Task, TaskFn};
 use crate::sync::lock;
 use crate::{Error, Status};
@@ -105,7 +107,7 @@ enum WState {
 
 struct Worker {
     pid: i32,
-    chan: OwnedFd,
+    chan: Box<dyn Transport>,
     pidfd: Option<OwnedFd>,
     state: WState,
     hello: bool,
@@ -639,30 +641,11 @@ fn needs_worker(sh: &Shared, st: &St) -> bool {
 /// Writes what a worker's output buffer holds, without blocking. `true` when all is out.
 fn flush(w: &mut Worker) -> bool {
     while w.out_pos < w.out.len() {
-        let buf = &w.out[w.out_pos..];
-        // SAFETY: `buf` is readable for `buf.len()` bytes.
-        let n = unsafe {
-            libc::send(
-                w.chan.as_raw_fd(),
-                buf.as_ptr().cast(),
-                buf.len(),
-                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-            )
-        };
-        if n > 0 {
-            w.out_pos += n as usize;
-            continue;
-        }
-        let e = std::io::Error::last_os_error();
-        match e.kind() {
-            std::io::ErrorKind::Interrupted => continue,
-            std::io::ErrorKind::WouldBlock => return false,
+        match w.chan.write(&w.out[w.out_pos..]) {
+            Ok(n) => w.out_pos += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
             // The worker is gone: its death is seen through its pidfd or the fork server.
-            _ => {
-                w.out.clear();
-                w.out_pos = 0;
-                return true;
-            }
+            Err(_) => break,
         }
     }
     w.out.clear();
@@ -999,20 +982,10 @@ fn read_worker(st: &mut St, wi: usize, done: &mut Done, drain: bool) {
         let Some(w) = st.workers[wi].as_mut() else {
             return;
         };
-        let fd = w.chan.as_raw_fd();
-        let spare = w.reader.spare();
-        // SAFETY: `spare` is writable for `spare.len()` bytes.
-        let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
-        if n > 0 {
-            w.reader.filled(n as usize);
-        } else if n == 0 {
-            return; // EOF: the death is handled through the pidfd or the fork server
-        } else {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return;
+        match w.chan.read(w.reader.spare()) {
+            Ok(0) => return, // EOF: the death is handled through the pidfd or the fork server
+            Ok(n) => w.reader.filled(n),
+            Err(_) => return, // nothing more now
         }
         loop {
             let Some(w) = st.workers[wi].as_mut() else {
@@ -1076,7 +1049,7 @@ fn reap(sh: &Shared, st: &mut St, wi: usize, done: &mut Done) {
 fn install_worker(sh: &Shared, st: &mut St, s: start::Started, wi: usize) {
     let mut w = Worker {
         pid: s.pid,
-        chan: s.chan,
+        chan: Box::new(Socket::new(s.chan)),
         pidfd: s.pidfd,
         state: WState::Starting,
         hello: false,
@@ -1091,12 +1064,6 @@ fn install_worker(sh: &Shared, st: &mut St, s: start::Started, wi: usize) {
         garbage: None,
         kill_at: None,
     };
-    // SAFETY: making our end of the channel non-blocking.
-    unsafe {
-        let fd = w.chan.as_raw_fd();
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
-    }
     let init = sh.init.clone();
     protocol::encode(
         &Msg::Setup {
@@ -1278,7 +1245,7 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
                     ev |= libc::POLLOUT;
                 }
                 fds.push(libc::pollfd {
-                    fd: w.chan.as_raw_fd(),
+                    fd: w.chan.poll_fd(),
                     events: ev,
                     revents: 0,
                 });

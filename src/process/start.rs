@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::slots::SlotTable;
+use super::transport::Socket;
 use crate::Error;
 
 /// How workers start.
@@ -118,7 +119,9 @@ unsafe fn child_main(chan: RawFd, parent: i32, slots: &SlotTable) -> ! {
         purge_inherited_stdio();
         child_setup(chan, parent, CHAN_FD + 1);
     }
-    let code = super::worker::run(CHAN_FD, slots);
+    // SAFETY: child_setup put the channel at CHAN_FD; this process owns it from now on.
+    let chan = unsafe { OwnedFd::from_raw_fd(CHAN_FD) };
+    let code = super::worker::run(Socket::new(chan), slots);
     // SAFETY: flushing what the tasks printed (the inherited buffers were purged), then leaving
     // without running the parent's atexit handlers.
     unsafe {
@@ -722,5 +725,7 @@ pub fn spawned_worker_main() -> i32 {
     let Ok(slots) = SlotTable::from_fd(fd) else {
         return 3;
     };
-    super::worker::run(CHAN_FD, &slots)
+    // SAFETY: child_setup put the channel at CHAN_FD; this process owns it from now on.
+    let chan = unsafe { OwnedFd::from_raw_fd(CHAN_FD) };
+    super::worker::run(Socket::new(chan), &slots)
 }

@@ -5,23 +5,23 @@
 //! (a job cancelled meanwhile is skipped; the claimed slot is how the parent sees that the job
 //! is running). When the pool has a time limit it also sends `Started`, and the `Done` of one
 //! job and the `Started` of the next go out in one write; otherwise each `Done` is written as
-//! soon as the job ends. The loop knows nothing of how the bytes travel beyond a file
-//! descriptor.
+//! soon as the job ends. The loop knows nothing of how the bytes travel: it runs over any
+//! [`Transport`].
 
 use std::collections::VecDeque;
-use std::os::fd::RawFd;
 
 use super::protocol::{self, FrameReader, ItemOutcome, Msg};
 use super::resolve::Loader;
 use super::slots::SlotTable;
+use super::transport::{Interest, Transport};
 use crate::future::{run_task, Bytes, Outcome};
 
 /// How long an idle worker polls its channel before it blocks.
 const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
-/// The worker's end of the channel: a non-blocking socket.
-struct Chan {
-    fd: RawFd,
+/// The worker's end of the channel, over any [`Transport`].
+struct Chan<T: Transport> {
+    t: T,
     reader: FrameReader,
     out: Vec<u8>,
 }
@@ -32,25 +32,17 @@ enum Read {
     Eof,
 }
 
-impl Chan {
+impl<T: Transport> Chan<T> {
     /// Reads what is available without blocking.
     fn read_now(&mut self) -> Read {
-        loop {
-            let spare = self.reader.spare();
-            // SAFETY: `spare` is a writable buffer of `spare.len()` bytes.
-            let n = unsafe { libc::read(self.fd, spare.as_mut_ptr().cast(), spare.len()) };
-            if n > 0 {
-                self.reader.filled(n as usize);
-                return Read::Some;
+        match self.t.read(self.reader.spare()) {
+            Ok(0) => Read::Eof,
+            Ok(n) => {
+                self.reader.filled(n);
+                Read::Some
             }
-            if n == 0 {
-                return Read::Eof;
-            }
-            match errno() {
-                libc::EINTR => continue,
-                libc::EAGAIN => return Read::Nothing,
-                _ => return Read::Eof,
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Read::Nothing,
+            Err(_) => Read::Eof,
         }
     }
 
@@ -64,27 +56,14 @@ impl Chan {
             },
             IDLE_SPIN,
         );
-        match got {
-            Read::Some => return true,
-            Read::Eof => return false,
-            Read::Nothing => {}
-        }
         loop {
-            let mut p = libc::pollfd {
-                fd: self.fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let r = unsafe { libc::poll(&mut p, 1, -1) };
-            if r < 0 && errno() == libc::EINTR {
-                continue;
+            match got {
+                Read::Some => return true,
+                Read::Eof => return false,
+                Read::Nothing => {}
             }
-            return match self.read_now() {
-                Read::Some => true,
-                Read::Nothing => continue,
-                Read::Eof => false,
-            };
+            self.t.wait(Interest::Read, None);
+            got = self.read_now();
         }
     }
 
@@ -125,55 +104,17 @@ impl Chan {
 
     /// Writes everything buffered. `Err` when the parent is gone.
     fn flush(&mut self) -> Result<(), ()> {
-        let out = std::mem::take(&mut self.out);
-        let r = write_all(self.fd, &out);
-        self.out = out;
+        let r = self.t.write_all(&self.out).map_err(|_| ());
         self.out.clear();
         r
     }
 }
 
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-/// Writes all of `buf` to a non-blocking socket, waiting for room as needed. `Err` when the
-/// peer is gone. Never raises SIGPIPE.
-pub(crate) fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<(), ()> {
-    while !buf.is_empty() {
-        // SAFETY: `buf` is readable for `buf.len()` bytes.
-        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            buf = &buf[n as usize..];
-            continue;
-        }
-        match errno() {
-            libc::EINTR => {}
-            libc::EAGAIN => {
-                let mut p = libc::pollfd {
-                    fd,
-                    events: libc::POLLOUT,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd.
-                unsafe { libc::poll(&mut p, 1, -1) };
-            }
-            _ => return Err(()),
-        }
-    }
-    Ok(())
-}
-
-/// Runs the worker on channel `fd` until the parent says exit or goes away; returns the exit
+/// Runs the worker on `transport` until the parent says exit or goes away; returns the exit
 /// status. `slots` is the pool's shared slot table.
-pub fn run(fd: RawFd, slots: &SlotTable) -> i32 {
-    // SAFETY: fcntl on our own descriptor.
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
-    }
+pub(crate) fn run<T: Transport>(transport: T, slots: &SlotTable) -> i32 {
     let mut ch = Chan {
-        fd,
+        t: transport,
         reader: FrameReader::default(),
         out: Vec::with_capacity(4096),
     };
@@ -302,15 +243,142 @@ fn run_job(loader: &Loader, fid: u32, n: u32, item_len: usize, data: &Bytes) -> 
 }
 
 /// Queues a job's `Done`; a big single result is written straight from its buffer.
-fn send_done(ch: &mut Chan, job: u64, items: Vec<ItemOutcome>) {
+fn send_done<T: Transport>(ch: &mut Chan<T>, job: u64, items: Vec<ItemOutcome>) {
     if let [ItemOutcome::Ok(data)] = items.as_slice() {
         if data.len() > 64 * 1024 {
             protocol::encode_done1_header(&mut ch.out, job, data.len());
             if ch.flush().is_ok() {
-                let _ = write_all(ch.fd, data.as_slice());
+                let _ = ch.t.write_all(data.as_slice());
             }
             return;
         }
     }
     ch.send(&Msg::Done { job, items });
+}
+
+#[cfg(test)]
+mod tests {
+    //! The worker loop over an in-memory transport: it needs nothing of a descriptor.
+
+    use super::*;
+    use crate::process::protocol::FnRef;
+    use crate::process::transport::mem;
+    use std::ffi::{c_int, c_void};
+    use std::time::Duration;
+
+    /// Task: the argument's bytes reversed; an empty argument fails with code 7.
+    unsafe extern "C" fn reverse(
+        arg: *const c_void,
+        len: usize,
+        out: *mut crate::future::Out,
+    ) -> c_int {
+        if len == 0 {
+            return 7;
+        }
+        // SAFETY: the pool passes `len` readable bytes at `arg`.
+        let mut v = unsafe { std::slice::from_raw_parts(arg.cast::<u8>(), len) }.to_vec();
+        v.reverse();
+        crate::ffi::out::cf_out_set(out.cast(), v.as_ptr().cast(), v.len());
+        0
+    }
+
+    /// The parent's side of the exchange, by hand: frames over `t`.
+    struct Parent {
+        t: mem::End,
+        reader: FrameReader,
+    }
+
+    impl Parent {
+        fn send(&mut self, m: &Msg) {
+            let mut out = Vec::new();
+            protocol::encode(m, &mut out);
+            self.t.write_all(&out).expect("the worker is there");
+        }
+
+        fn recv(&mut self) -> Msg {
+            loop {
+                if let Some(body) = self.reader.next_body().expect("well-formed frames") {
+                    return protocol::decode(body).expect("a known message");
+                }
+                match self.t.read(self.reader.spare()) {
+                    Ok(0) => panic!("the worker closed its end"),
+                    Ok(n) => self.reader.filled(n),
+                    Err(_) => self.t.wait(Interest::Read, Some(Duration::from_secs(30))),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn worker_loop_runs_over_any_transport() {
+        // 5 bytes of room each way: every frame crosses in pieces, through WouldBlock.
+        let (parent_end, worker_end) = mem::pair(5);
+        let slots = std::sync::Arc::new(SlotTable::new(4).expect("memfd"));
+        let worker = {
+            let slots = slots.clone();
+            std::thread::spawn(move || run(worker_end, &slots))
+        };
+        let mut p = Parent {
+            t: parent_end,
+            reader: FrameReader::default(),
+        };
+        match p.recv() {
+            Msg::Hello { magic, version, .. } => {
+                assert_eq!(magic, protocol::MAGIC);
+                assert_eq!(version, protocol::VERSION);
+            }
+            m => panic!("expected Hello, got {m:?}"),
+        }
+        p.send(&Msg::Setup {
+            slot_base: 0,
+            slot_count: 4,
+            max_tasks: 0,
+            notify_start: true,
+            init: None,
+        });
+        assert!(matches!(p.recv(), Msg::Ready));
+        let func: FnRef = crate::process::resolve::describe(reverse as *const () as usize, false)
+            .expect("dladdr");
+        p.send(&Msg::Define { fid: 0, func });
+        for (job, arg) in [(1u64, &b"abcdef"[..]), (2, &b""[..])] {
+            slots.arm(job as usize, job);
+            p.send(&Msg::Run {
+                job,
+                slot: job as u32,
+                fid: 0,
+                n: 1,
+                item_len: arg.len() as u64,
+                data: Bytes::copy_from(arg).unwrap(),
+            });
+            assert!(matches!(p.recv(), Msg::Started { job: j } if j == job));
+            match p.recv() {
+                Msg::Done { job: j, items } => {
+                    assert_eq!(j, job);
+                    match (&items[..], arg.is_empty()) {
+                        ([ItemOutcome::Ok(b)], false) => assert_eq!(b.as_slice(), b"fedcba"),
+                        ([ItemOutcome::Failed(7, _)], true) => {}
+                        (other, _) => panic!("job {job}: unexpected outcome {other:?}"),
+                    }
+                }
+                m => panic!("expected Done, got {m:?}"),
+            }
+        }
+        // A job whose slot the parent cancelled is skipped, not run.
+        slots.arm(3, 3);
+        assert!(crate::future::CancelGate::try_cancel(
+            &*slots,
+            crate::process::slots::token(3, 3)
+        ));
+        p.send(&Msg::Run {
+            job: 3,
+            slot: 3,
+            fid: 0,
+            n: 1,
+            item_len: 1,
+            data: Bytes::copy_from(b"x").unwrap(),
+        });
+        assert!(matches!(p.recv(), Msg::Skipped { job: 3 }));
+        p.send(&Msg::Exit);
+        assert_eq!(worker.join().expect("the worker thread"), 0);
+    }
 }
