@@ -528,7 +528,8 @@ enum cf_status cf_executor_options_set_task_timeout(struct cf_executor_options *
 /**
  * Process pool, spawn start method: the path of the `cf-worker` program (copied; NULL
  * restores the default search: the `CF_WORKER_PATH` environment variable, then beside the
- * library holding cfutures, then beside the executable). `cf_executor_new` fails with
+ * library holding cfutures, then `../libexec/cfutures/cf-worker` from the library's
+ * directory (an installed layout), then beside the executable). `cf_executor_new` fails with
  * `CF_INVALID_ARGUMENT` naming the places tried when none is executable.
  */
 enum cf_status cf_executor_options_set_worker_path(struct cf_executor_options *opts,

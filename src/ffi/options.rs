@@ -183,7 +183,8 @@ pub extern "C" fn cf_executor_options_set_task_timeout(
 
 /// Process pool, spawn start method: the path of the `cf-worker` program (copied; NULL
 /// restores the default search: the `CF_WORKER_PATH` environment variable, then beside the
-/// library holding cfutures, then beside the executable). `cf_executor_new` fails with
+/// library holding cfutures, then `../libexec/cfutures/cf-worker` from the library's
+/// directory (an installed layout), then beside the executable). `cf_executor_new` fails with
 /// `CF_INVALID_ARGUMENT` naming the places tried when none is executable.
 #[no_mangle]
 pub extern "C" fn cf_executor_options_set_worker_path(

@@ -616,7 +616,8 @@ fn spawn_worker(program: &Path, slots: &SlotTable) -> Result<Started, Error> {
 }
 
 /// Finds the `cf-worker` program: the option, then `CF_WORKER_PATH`, then beside the library
-/// holding cfutures, then beside the executable. The error names every place tried.
+/// holding cfutures, then in `../libexec/cfutures/` from that library's directory (where
+/// `make install` puts it), then beside the executable. The error names every place tried.
 pub fn find_worker_program(option: Option<&Path>) -> Result<PathBuf, Error> {
     let mut tried = Vec::new();
     let mut candidates: Vec<PathBuf> = Vec::new();
@@ -629,6 +630,7 @@ pub fn find_worker_program(option: Option<&Path>) -> Result<PathBuf, Error> {
         if let Ok(me) = super::resolve::describe(find_worker_program as *const () as usize, false) {
             if let Some(dir) = Path::new(&me.module).parent() {
                 candidates.push(dir.join("cf-worker"));
+                candidates.push(dir.join("../libexec/cfutures/cf-worker"));
             }
         }
         if let Ok(exe) = std::env::current_exe() {
