@@ -44,51 +44,6 @@
 #define CF_FOREVER -1.0
 
 /**
- * Protocol version; bumped on any incompatible change.
- */
-#define VERSION 1
-
-/**
- * Largest frame body accepted (1 TiB): anything larger is garbage.
- */
-#define MAX_FRAME (1 << 40)
-
-/**
- * Offset of the payload in a single-result `Done` body (16-byte aligned).
- */
-#define DONE1_PAYLOAD 32
-
-/**
- * Offset of the data in a `Run` body (16-byte aligned).
- */
-#define RUN_DATA 32
-
-/**
- * Not begun; may still be cancelled.
- */
-#define PENDING 0
-
-/**
- * Begun by the worker.
- */
-#define RUNNING 1
-
-/**
- * Cancelled by the parent; the worker skips it.
- */
-#define CANCELLED 2
-
-/**
- * The channel descriptor number in a worker.
- */
-#define CHAN_FD 3
-
-/**
- * The slot table descriptor number in a spawned worker.
- */
-#define SLOTS_FD 4
-
-/**
  * The outcome of a call. Values are fixed and never renumbered.
  */
 typedef enum cf_status {

@@ -36,6 +36,39 @@ fn header_is_up_to_date() {
     );
 }
 
+/// Every name the header declares is in cfutures' namespace (`cf_`, `CF_`, `CFUTURES_`):
+/// cbindgen exports every public constant of the crate, and an internal one (`VERSION`,
+/// `PENDING`) would clash with the user's own macros.
+#[test]
+fn header_names_are_prefixed() {
+    let text = std::fs::read_to_string(root().join("include/cfutures.h")).unwrap();
+    let mut bad = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let name = if let Some(i) = line.find("(*") {
+            // typedef int (*cf_task_fn)(...
+            line[i + 2..].split(')').next().unwrap_or("")
+        } else {
+            match words.as_slice() {
+                ["#define", name, ..] => *name,
+                ["typedef" | "struct" | "enum", _, name, "{"] => *name,
+                ["struct" | "enum", name, "{"] => *name,
+                ["typedef", .., last] => last.trim_end_matches(';'),
+                _ => continue,
+            }
+        };
+        if !(name.starts_with("cf_") || name.starts_with("CF_") || name.starts_with("CFUTURES_")) {
+            bad.push(line.to_string());
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "names outside the cf_/CF_/CFUTURES_ prefixes in include/cfutures.h (exclude them in \
+         cbindgen.toml or make them non-public):\n{}",
+        bad.join("\n")
+    );
+}
+
 #[test]
 fn version_macros_match_cargo() {
     use cfutures::ffi::{CFUTURES_VERSION_MAJOR, CFUTURES_VERSION_MINOR, CFUTURES_VERSION_PATCH};

@@ -12,11 +12,11 @@
 use crate::future::Bytes;
 
 /// Magic of the worker's hello.
-pub const MAGIC: [u8; 4] = *b"CFUT";
+pub(crate) const MAGIC: [u8; 4] = *b"CFUT";
 /// Protocol version; bumped on any incompatible change.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 /// Largest frame body accepted (1 TiB): anything larger is garbage.
-pub const MAX_FRAME: u64 = 1 << 40;
+pub(crate) const MAX_FRAME: u64 = 1 << 40;
 
 /// Where a task function lives, so that a worker can find it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,7 +156,7 @@ const K_RUN: u8 = 18;
 const K_EXIT: u8 = 19;
 
 /// Offset of the payload in a single-result `Done` body (16-byte aligned).
-pub const DONE1_PAYLOAD: usize = 32;
+pub(crate) const DONE1_PAYLOAD: usize = 32;
 
 const T_OK: u8 = 0;
 const T_FAILED: u8 = 1;
@@ -340,7 +340,7 @@ pub fn encode_done1_header(out: &mut Vec<u8>, job: u64, len: usize) {
 }
 
 /// Offset of the data in a `Run` body (16-byte aligned).
-pub const RUN_DATA: usize = 32;
+pub(crate) const RUN_DATA: usize = 32;
 
 fn put_u32(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_le_bytes());

@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::future::CancelGate;
 
 /// Not begun; may still be cancelled.
-pub const PENDING: u64 = 0;
+pub(crate) const PENDING: u64 = 0;
 /// Begun by the worker.
-pub const RUNNING: u64 = 1;
+pub(crate) const RUNNING: u64 = 1;
 /// Cancelled by the parent; the worker skips it.
-pub const CANCELLED: u64 = 2;
+pub(crate) const CANCELLED: u64 = 2;
 
 const JOB_BITS: u32 = 40;
 const JOB_MASK: u64 = (1 << JOB_BITS) - 1;

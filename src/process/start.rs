@@ -36,11 +36,11 @@ pub enum Method {
 }
 
 /// The channel descriptor number in a worker.
-pub const CHAN_FD: RawFd = 3;
+pub(crate) const CHAN_FD: RawFd = 3;
 /// The slot table descriptor number in a spawned worker.
-pub const SLOTS_FD: RawFd = 4;
+pub(crate) const SLOTS_FD: RawFd = 4;
 /// Environment variable naming the parent's pid for a spawned worker.
-pub const PARENT_ENV: &str = "CFUTURES_PARENT_PID";
+pub(crate) const PARENT_ENV: &str = "CFUTURES_PARENT_PID";
 
 /// A started worker, from the parent's side.
 pub struct Started {
