@@ -419,6 +419,14 @@ enum cf_status cf_map_next(struct cf_map_iter *it,
                            size_t *len);
 
 /**
+ * The code of the failure the last `cf_map_next` on `it` reported (CPython: the exception
+ * `__next__` raised): the task's nonzero return value or `cf_out_fail`'s code for
+ * `CF_TASK_FAILED`, the signal number or exit status for `CF_WORKER_DIED`; 0 when the last
+ * call reported no failure (and for a NULL `it`, with `cf_last_error()` set). As `cf_future_error_code` for a future.
+ */
+int cf_map_error_code(const struct cf_map_iter *it);
+
+/**
  * Releases the iterator (NULL is a no-op), cancelling every item that has not started.
  */
 void cf_map_free(struct cf_map_iter *it);

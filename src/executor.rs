@@ -197,6 +197,9 @@ pub struct MapIter {
     aligned: Bytes,
     deadline: Deadline,
     finished: bool,
+    /// The code of the failure `next_item` last reported (the task's return value, a signal,
+    /// an exit status; 0 when it reported none).
+    error_code: i32,
 }
 
 fn failure_status(kind: FailKind) -> Status {
@@ -222,6 +225,7 @@ impl MapIter {
             aligned: Bytes::empty(),
             deadline,
             finished: false,
+            error_code: 0,
         }
     }
 
@@ -256,19 +260,32 @@ impl MapIter {
     /// The next result in input order: its bytes (borrowed: valid until the next call or the
     /// iterator's drop; 16-byte aligned), or `Err` as for [`MapIter::next_done`], with the
     /// item's own failure message.
+    /// The code of the failure the last `next_item` reported (0 if it reported none): the
+    /// task's return value, or the signal or exit status of a worker that died.
+    pub fn error_code(&self) -> i32 {
+        self.error_code
+    }
+
     pub fn next_item(&mut self) -> Result<(*const u8, usize), Error> {
+        self.error_code = 0;
         if let Source::Futures(_) = self.source {
             let f = self.next_done()?;
-            return f
+            let mut code = 0;
+            let r = f
                 .with_outcome(|r| match r {
                     Resolved::Ok(b) => Ok((b.as_ptr(), b.len())),
-                    Resolved::Failed(kind, _, msg) => Err(Error::new(
-                        failure_status(kind),
-                        msg.to_string_lossy().into_owned(),
-                    )),
+                    Resolved::Failed(kind, c, msg) => {
+                        code = c;
+                        Err(Error::new(
+                            failure_status(kind),
+                            msg.to_string_lossy().into_owned(),
+                        ))
+                    }
                     Resolved::Cancelled => Err(Error::new(Status::Cancelled, "cancelled")),
                 })
                 .unwrap_or_else(|| Err(Error::new(Status::Internal, "map: future not done")));
+            self.error_code = code;
+            return r;
         }
         loop {
             if self.finished {
@@ -278,6 +295,7 @@ impl MapIter {
                 if c.left > 0 {
                     c.left -= 1;
                     let pos = &mut c.pos;
+                    let code = &mut self.error_code;
                     let item = c.future.with_outcome(|r| match r {
                         Resolved::Ok(raw) => match read_item(raw, pos) {
                             // Results keep the 16-byte alignment promised by cf_map_next: one
@@ -288,7 +306,8 @@ impl MapIter {
                             Ok(ItemRef::Ok(b)) => Bytes::copy_from(b)
                                 .map(Item::Copied)
                                 .ok_or_else(|| Error::new(Status::NoMemory, "out of memory")),
-                            Ok(ItemRef::Failed(_, m)) => {
+                            Ok(ItemRef::Failed(c, m)) => {
+                                *code = c;
                                 Err(Error::new(Status::TaskFailed, m.to_string()))
                             }
                             Ok(ItemRef::Unresolved(m)) => {
@@ -325,12 +344,16 @@ impl MapIter {
                 return Err(done_error());
             };
             self.wait_for(&f)?;
+            let code = &mut self.error_code;
             let whole = f.with_outcome(|r| match r {
                 Resolved::Ok(_) => None,
-                Resolved::Failed(kind, _, msg) => Some(Error::new(
-                    failure_status(kind),
-                    msg.to_string_lossy().into_owned(),
-                )),
+                Resolved::Failed(kind, c, msg) => {
+                    *code = c;
+                    Some(Error::new(
+                        failure_status(kind),
+                        msg.to_string_lossy().into_owned(),
+                    ))
+                }
                 Resolved::Cancelled => Some(Error::new(Status::Cancelled, "cancelled")),
             });
             match whole {

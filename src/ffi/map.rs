@@ -1,6 +1,6 @@
 //! `cf_map_iter`: `Executor.map`.
 
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 
 use super::executor::{arg_bytes, executor_ref};
 use super::{
@@ -83,6 +83,19 @@ pub extern "C" fn cf_map_next(
             }
             Err(e) => fail(e),
         }
+    }
+}
+
+/// The code of the failure the last `cf_map_next` on `it` reported (CPython: the exception
+/// `__next__` raised): the task's nonzero return value or `cf_out_fail`'s code for
+/// `CF_TASK_FAILED`, the signal number or exit status for `CF_WORKER_DIED`; 0 when the last
+/// call reported no failure (and for a NULL `it`, with `cf_last_error()` set). As `cf_future_error_code` for a future.
+#[no_mangle]
+pub extern "C" fn cf_map_error_code(it: *const cf_map_iter) -> c_int {
+    ffi_boundary! {
+        non_null!(it);
+        // SAFETY: `it` is non-NULL and, by the API contract, a live iterator.
+        unsafe { (*it).it.error_code() }
     }
 }
 

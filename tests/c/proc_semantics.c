@@ -600,9 +600,12 @@ static void map_failing(cf_executor *ex, size_t chunk) {
         memcpy(&y, d, sizeof y);
         CHECK_EQ_INT(y, (int64_t)(i * i));
     }
+    CHECK_EQ_INT(cf_map_error_code(it), 0);
     CHECK_STATUS(cf_map_next(it, &d, &len), CF_TASK_FAILED);
     CHECK_CONTAINS(cf_last_error(), "negative input");
+    CHECK_EQ_INT(cf_map_error_code(it), 3); /* the task's return value, in a chunk or not */
     CHECK_STATUS(cf_map_next(it, &d, &len), CF_DONE);
+    CHECK_EQ_INT(cf_map_error_code(it), 0);
     cf_map_free(it);
 }
 

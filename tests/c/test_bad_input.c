@@ -232,6 +232,7 @@ int main(void) {
 
     /* Getters: 0 / NULL / false */
     BAD_VALUE(cf_future_error_code(NULL), 0);
+    BAD_VALUE(cf_map_error_code(NULL), 0);
     BAD_VALUE(cf_future_error_message(NULL), NULL);
     BAD_VALUE(cf_future_cancel(NULL), false);
     BAD_VALUE(cf_future_cancelled(NULL), false);

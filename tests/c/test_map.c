@@ -220,11 +220,14 @@ static void test_failure(cf_executor *ex1) {
     CHECK_STATUS(cf_map(ex1, task_item, items, sizeof(item), N, CF_FOREVER, 1, &it), CF_OK);
     expect_square(it, 0);
     expect_square(it, 1);
+    CHECK_EQ_INT(cf_map_error_code(it), 0); /* the last call succeeded */
     CHECK_STATUS(cf_map_next(it, &data, &len), CF_TASK_FAILED);
     CHECK_STR(cf_last_error(), "item 2 failed");
+    CHECK_EQ_INT(cf_map_error_code(it), 17); /* the task's return value */
     CHECK(data == (const void *)&data);
     CHECK_EQ_INT(len, 5);
     expect_end(it);
+    CHECK_EQ_INT(cf_map_error_code(it), 0); /* CF_DONE is no failure */
     cft_gate_open(&gate);
     drain1(ex1);
     CHECK_EQ_INT(cft_counter_get(&ran_late), 0);
