@@ -315,13 +315,14 @@ class _MapIterator(Iterator[bytes]):
                 n = size.value
                 return ctypes.string_at(data.value or 0, n) if n else b""
             text = _lib.last_error()
+            code = _clib.cf_map_error_code(it)
             self._it = None
             _clib.cf_map_free(it)
             if status == _lib.CF_DONE:
                 raise StopIteration
             if status == _lib.CF_CANCELLED:
                 raise concurrent.futures.CancelledError(text)
-            raise status_error(status, text, None, self._broken)
+            raise status_error(status, text, code, self._broken)
 
     def close(self) -> None:
         with self._lock:

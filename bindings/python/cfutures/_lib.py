@@ -132,6 +132,7 @@ def _declare(lib: ctypes.CDLL) -> None:
             [vp, vp, vp, c_size_t, c_size_t, c_double, c_size_t, POINTER(vp)],
         ),
         "cf_map_next": (c_int, [vp, POINTER(vp), POINTER(c_size_t)]),
+        "cf_map_error_code": (c_int, [vp]),
         "cf_map_free": (None, [vp]),
         "cf_executor_options_new": (vp, []),
         "cf_executor_options_free": (None, [vp]),

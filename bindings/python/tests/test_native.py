@@ -121,6 +121,7 @@ def test_native_map_failure_stops_the_iterator(any_pool, native):
     with pytest.raises(cfutures.TaskFailed) as info:
         next(it)
     assert "task returned 9" in info.value.message
+    assert info.value.code == 9
     with pytest.raises(StopIteration):
         next(it)
 
