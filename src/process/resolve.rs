@@ -130,23 +130,38 @@ fn in_main_program(addr: usize) -> bool {
 /// A worker's cache of resolved task functions.
 #[derive(Default)]
 pub struct Loader {
-    fns: HashMap<u32, Result<TaskFn, String>>,
+    fns: HashMap<u32, Entry>,
     libs: Vec<libloading::Library>,
 }
 
+enum Entry {
+    /// Defined, not looked up yet.
+    Described(FnRef),
+    /// Looked up (once).
+    Resolved(Result<TaskFn, String>),
+}
+
 impl Loader {
-    /// Defines function id `fid`; the lookup happens now, once.
+    /// Defines function id `fid`. The lookup waits for the first job that runs it: loading a
+    /// library runs its initialisers, which may crash the worker, and that must happen inside
+    /// a started job (which then fails with CF_WORKER_DIED) rather than before any job starts
+    /// (where the pool would hand the jobs sent ahead to a new worker, which would crash the
+    /// same way, for ever).
     pub fn define(&mut self, fid: u32, f: &FnRef) {
-        let r = self.resolve(f);
-        self.fns.insert(fid, r);
+        self.fns.insert(fid, Entry::Described(f.clone()));
     }
 
-    /// The function with id `fid`, or the loader's error.
-    pub fn get(&self, fid: u32) -> Result<TaskFn, String> {
-        self.fns
-            .get(&fid)
-            .cloned()
-            .unwrap_or_else(|| Err(format!("function id {fid} was never defined")))
+    /// The function with id `fid`, looked up now if this is its first use, or the loader's
+    /// error.
+    pub fn get(&mut self, fid: u32) -> Result<TaskFn, String> {
+        let f = match self.fns.get(&fid) {
+            None => return Err(format!("function id {fid} was never defined")),
+            Some(Entry::Resolved(r)) => return r.clone(),
+            Some(Entry::Described(f)) => f.clone(),
+        };
+        let r = self.resolve(&f);
+        self.fns.insert(fid, Entry::Resolved(r.clone()));
+        r
     }
 
     /// Resolves a description to a pointer in this process.

@@ -200,7 +200,7 @@ pub(crate) fn run<T: Transport>(transport: T, slots: &SlotTable) -> i32 {
                 return 0;
             }
         }
-        let items = run_job(&loader, fid, n, item_len as usize, &data);
+        let items = run_job(&mut loader, fid, n, item_len as usize, &data);
         drop(data);
         send_done(&mut ch, job, items);
         if !notify_start && ch.flush().is_err() {
@@ -214,7 +214,13 @@ pub(crate) fn run<T: Transport>(transport: T, slots: &SlotTable) -> i32 {
     }
 }
 
-fn run_job(loader: &Loader, fid: u32, n: u32, item_len: usize, data: &Bytes) -> Vec<ItemOutcome> {
+fn run_job(
+    loader: &mut Loader,
+    fid: u32,
+    n: u32,
+    item_len: usize,
+    data: &Bytes,
+) -> Vec<ItemOutcome> {
     let func = match loader.get(fid) {
         Ok(f) => f,
         Err(e) => return (0..n).map(|_| ItemOutcome::Unresolved(e.clone())).collect(),

@@ -3,11 +3,13 @@
  * method in argv[1]: a static function of this program (refused by spawn, fine elsewhere), a
  * pointer into anonymous memory (refused everywhere), bad submits followed by good ones, a
  * missing cf-worker program, a library loaded with dlopen after the executor was created,
- * and a library deleted before a worker could load it.
+ * a library deleted before a worker could load it, and one whose initialiser crashes workers.
  */
 #define _GNU_SOURCE
 #include "proctest.h"
 
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 
 /* A task of the main program, not exported. */
@@ -230,6 +232,61 @@ static void deleted_library(void) {
     pt_end(b);
 }
 
+/* A library whose initialiser crashes the worker that loads it: the worker dies inside the
+ * task that needed the library, so that future fails with CF_WORKER_DIED (SIGABRT) and the
+ * pool goes on. (The worker used to load the library before claiming the task, so the task
+ * counted as not started and was handed to a new worker, which crashed the same way, for
+ * ever.) */
+static void crashing_library_initializer(void) {
+    const char *late = getenv("PROCTEST_LATE_LIB");
+    char copy[PT_PATH_MAX], pid[32];
+    pt_base b;
+    cf_executor *ex;
+    cf_task_fn fn;
+    cf_future *f;
+    void *h;
+    FILE *in, *out;
+    char buf[65536];
+    size_t n;
+    int round;
+
+    CHECK(late != NULL && *late);
+    /* A fresh path: no process has this copy mapped yet. */
+    snprintf(copy, sizeof copy, "%s/libinitabort.so", pt_dir);
+    in = fopen(late, "rb");
+    out = fopen(copy, "wb");
+    CHECK(in && out);
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) CHECK(fwrite(buf, 1, n, out) == n);
+    fclose(in);
+    fclose(out);
+    b = pt_begin("a library whose initialiser crashes the worker loading it");
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    CHECK(setenv("PT_LATE_ABORT_UNLESS_PID", pid, 1) == 0); /* before any worker exists */
+    ex = pt_new(1);
+    pt_worker_pid(ex);
+    h = load_late(copy, &fn); /* this process loads it safely */
+    for (round = 0; round < 2; round++) {
+        f = pt_submit(ex, fn, NULL, 0);
+        if (round == 1 && pt_method == CF_START_FORK) {
+            /* The replacement was forked from this process, which has the library mapped:
+             * nothing to load, nothing crashes. */
+            CHECK_EQ_INT(tag_of(f), 2);
+        } else {
+            PT_EXPECT(f, CF_WORKER_DIED);
+            CHECK_EQ_INT(cf_future_error_code(f), -SIGABRT);
+        }
+        cf_future_free(f);
+        f = pt_submit(ex, pt_lib_tag, NULL, 0); /* the pool goes on */
+        CHECK_EQ_INT(tag_of(f), 1);
+        cf_future_free(f);
+    }
+    pt_free(ex);
+    CHECK(unsetenv("PT_LATE_ABORT_UNLESS_PID") == 0);
+    dlclose(h);
+    unlink(copy);
+    pt_end(b);
+}
+
 int main(int argc, char **argv) {
     pt_setup(argc, argv, "proc_resolve");
     PT_RUN(main_program_functions);
@@ -238,5 +295,6 @@ int main(int argc, char **argv) {
     PT_RUN(missing_worker_program);
     PT_RUN(dlopen_after_create);
     PT_RUN(deleted_library);
+    PT_RUN(crashing_library_initializer);
     return pt_finish();
 }

@@ -272,6 +272,16 @@ int pt_touch(const void *arg, size_t len, cf_out *out) {
     return set_pid_result(out, 0);
 }
 
+#if PT_LIB_TAG == 2
+/* The late copy's initialiser crashes a process that loads it while PT_LATE_ABORT_UNLESS_PID
+ * names another process (proc_resolve's crashing_library_initializer: workers load it, the
+ * test program does not crash). */
+__attribute__((constructor)) static void late_init(void) {
+    const char *pid = getenv("PT_LATE_ABORT_UNLESS_PID");
+    if (pid != NULL && atol(pid) != (long)getpid()) abort();
+}
+#endif
+
 int pt_lib_tag(const void *arg, size_t len, cf_out *out) {
     int32_t tag = PT_LIB_TAG;
     (void)arg;
