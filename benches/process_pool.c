@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE /* malloc_trim */
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,18 +140,36 @@ static double first_result(int method) {
     return t0 * 1e3;
 }
 
-/* Milliseconds for the six gcd pairs: serial (method -1) or a 2-worker pool, start included;
- * with `teardown`, also the pool's shutdown (workers exited and reaped). */
+/* The 2-pthread peer: thread i computes pairs i, i + 2, i + 4 (the pool's deal, in order). */
+static void *gcd_thread(void *p) {
+    long i = (long)(intptr_t)p;
+    volatile long sink = 0;
+    for (; i < 6; i += 2) sink += gcd(PAIRS[i][0], PAIRS[i][1]);
+    (void)sink;
+    return NULL;
+}
+
+/* Milliseconds for the six gcd pairs: serial (method -1), two plain pthreads (method -2,
+ * their start included) or a 2-worker pool, start included; with `teardown`, also the pool's
+ * shutdown (workers exited and reaped). */
 static double gcd_run(int method, int teardown);
 static double gcd_ms(int method) { return gcd_run(method, 0); }
 static double gcd_total_ms(int method) { return gcd_run(method, 1); }
 static double gcd_run(int method, int teardown) {
     double done_at;
     double t0 = now();
-    if (method < 0) {
+    if (method == -1) {
         volatile long sink = 0;
         for (int i = 0; i < 6; i++) sink += gcd(PAIRS[i][0], PAIRS[i][1]);
         (void)sink;
+    } else if (method == -2) {
+        pthread_t th[2];
+        for (long i = 0; i < 2; i++)
+            if (pthread_create(&th[i], NULL, gcd_thread, (void *)(intptr_t)i) != 0) {
+                fprintf(stderr, "pthread_create failed\n");
+                exit(1);
+            }
+        for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
     } else {
         cf_executor *ex = make_pool(method, 2);
         cf_map_iter *it;
@@ -205,7 +224,6 @@ static double f_throughput(int m, int n, size_t k) { (void)k; return throughput(
 static double f_map(int m, int n, size_t k) { return map_cost(m, n, k); }
 static double f_rt(int m, int n, size_t k) { (void)k; return round_trip(m, n); }
 static double f_first(int m, int n, size_t k) { (void)n; (void)k; return first_result(m); }
-static double f_gcd(int m, int n, size_t k) { (void)n; (void)k; return gcd_ms(m); }
 static double f_gcd_total(int m, int n, size_t k) { (void)n; (void)k; return gcd_total_ms(m); }
 
 static const char *NAMES[] = {"forkserver", "fork", "spawn"};
@@ -219,14 +237,65 @@ static double peer(const char *peers, const char *metric, const char *method) {
     return p ? atof(p + strlen(key)) : 0.0;
 }
 
+static const char *method_name(int method) {
+    return method >= 0 ? NAMES[method] : method == -1 ? "serial" : "2 pthreads";
+}
+
 static void row(const char *metric, const char *unit, int method, stat s, const char *peers,
                 const char *target) {
-    double py = peer(peers, metric, method >= 0 ? NAMES[method] : "serial");
-    printf("%-22s %-10s %10.3f %s  (%.3f-%.3f)", metric, method >= 0 ? NAMES[method] : "serial",
-           s.med, unit, s.lo, s.hi);
+    double py = peer(peers, metric, method_name(method));
+    printf("%-22s %-10s %10.3f %s  (%.3f-%.3f)", metric, method_name(method), s.med, unit, s.lo,
+           s.hi);
     if (py > 0) printf("  python %9.3f  cfutures/python %.3f", py, s.med / py);
     if (target) printf("  target %s", target);
     printf("\n");
+}
+
+static stat stat_of(double *v, int n) {
+    stat s;
+    qsort(v, (size_t)n, sizeof v[0], cmp);
+    s.med = v[n / 2];
+    s.lo = v[0];
+    s.hi = v[n - 1];
+    return s;
+}
+
+/* The gcd workload: serial, 2 pthreads and each pool, interleaved within every repetition so
+ * that each speed-up compares runs made under the same conditions (this machine's second CPU
+ * is not always there: two plain busy threads get 1.3x-1.8x at times). Prints each time, then
+ * the median of the per-repetition speed-ups over serial and the pools' figure relative to the
+ * 2-pthread peer's. */
+static void gcd_section(const char *pp) {
+    enum { COLS = 5 }; /* serial, 2 pthreads, forkserver, fork, spawn */
+    double t[COLS][GCD_REPS], v[GCD_REPS];
+    int methods[COLS] = {-1, -2, 0, 1, 2};
+    int cols = getenv("CF_WORKER_PATH") != NULL ? COLS : COLS - 1;
+    for (int r = 0; r < GCD_REPS; r++) {
+        for (int c = 0; c < cols; c++) {
+            malloc_trim(0);
+            t[c][r] = gcd_ms(methods[c]);
+        }
+    }
+    for (int c = 0; c < cols; c++) {
+        memcpy(v, t[c], sizeof v);
+        row("gcd_ms", "ms", methods[c], stat_of(v, GCD_REPS), pp, NULL);
+    }
+    for (int c = 1; c < cols; c++) {
+        double rel[GCD_REPS];
+        stat s, q;
+        for (int r = 0; r < GCD_REPS; r++) {
+            v[r] = t[0][r] / t[c][r];
+            rel[r] = (t[0][r] / t[c][r]) / (t[0][r] / t[1][r]);
+        }
+        s = stat_of(v, GCD_REPS);
+        printf("%-22s %-10s %10.3f x   (%.3f-%.3f)", "gcd_speedup", method_name(methods[c]), s.med,
+               s.lo, s.hi);
+        if (c >= 2) {
+            q = stat_of(rel, GCD_REPS);
+            printf("  of 2 pthreads' %.3f (%.3f-%.3f)  target >= 1.75", q.med, q.lo, q.hi);
+        }
+        printf("\n");
+    }
 }
 
 int main(int argc, char **argv) {
@@ -249,14 +318,10 @@ int main(int argc, char **argv) {
     printf("cfutures %s process pool benchmark; cpus %ld; load before: %s", cf_version(),
            sysconf(_SC_NPROCESSORS_ONLN), load);
     printf("median of %d runs (gcd: %d) (min-max)\n", REPS, GCD_REPS);
-    row("gcd_ms", "ms", -1, reps_n(f_gcd, -1, 0, 0, GCD_REPS), pp, NULL);
     /* The gcd workload first, while this process is as small as a user's program: the other
      * scenarios leave it larger (heap, thread stacks, mappings), which makes every later fork
      * dearer and skews a figure that includes the pool's start. */
-    for (int m = 0; m < 3; m++) {
-        if (m == 2 && getenv("CF_WORKER_PATH") == NULL) continue;
-        row("gcd_ms", "ms", m, reps_n(f_gcd, m, 0, 0, GCD_REPS), pp, "serial / pool >= 1.75");
-    }
+    gcd_section(pp);
     for (int m = 0; m < 3; m++) {
         if (m == 2 && getenv("CF_WORKER_PATH") == NULL) {
             printf("spawn: skipped (set CF_WORKER_PATH to the cf-worker program)\n");
