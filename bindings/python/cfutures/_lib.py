@@ -3,12 +3,14 @@
 The library is looked up, in order, through the ``CFUTURES_LIB`` environment variable, beside
 this package, then in the crate's ``target/release`` and ``target/debug`` directories (found
 from the package's own location when it is used from a checkout of the repository, and from
-``CARGO_TARGET_DIR`` when that is set).
+``CARGO_TARGET_DIR`` when that is set), then through the system's library search
+(``ctypes.util.find_library``: an installed copy the dynamic loader knows).
 """
 
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import os
 from ctypes import (
     POINTER,
@@ -94,12 +96,17 @@ def find_library() -> str:
     for path in tried:
         if path.is_file():
             return str(path)
-    places = "\n  ".join(str(p) for p in tried)
+    # Last, the system's own search (an install into a prefix the dynamic loader knows, such
+    # as `make install PREFIX=/usr/local` followed by ldconfig).
+    system = ctypes.util.find_library("cfutures")
+    if system:
+        return system
+    places = "\n  ".join([str(p) for p in tried] + ["the dynamic loader's search path"])
     raise ImportError(
         f"cfutures: cannot find {LIBRARY_NAME}. Build it with `cargo build --release` (or `make`) "
         "in the cfutures repository, then set CFUTURES_LIB to the path of "
-        f"target/release/{LIBRARY_NAME} (or copy it beside the cfutures package). Looked in:\n  "
-        + places
+        f"target/release/{LIBRARY_NAME} (or PREFIX/lib/{LIBRARY_NAME} after `make install "
+        "PREFIX=...`, or copy it beside the cfutures package). Looked in:\n  " + places
     )
 
 
