@@ -15,10 +15,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
-use std::time::{Duration, Instant};
-
 mod common;
-use common::{drain, dump_stacks, lib_dir, words, DEFAULT_WATCHDOG_SECS};
+use common::{
+    collected, drain, dump_stacks, lib_dir, program_command, report, watch, watchdog_limit, words,
+};
 
 /// Compiles `tests/c/<name>.c` into a fresh binary and returns its path.
 fn compile(name: &str) -> PathBuf {
@@ -84,30 +84,15 @@ struct Run {
 
 impl Run {
     fn report(&self, name: &str) -> String {
-        format!(
-            "{name}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.stdout, self.stderr
-        )
+        report(name, &self.status, &self.stdout, &self.stderr)
     }
 }
 
 /// Runs the compiled program under the watchdog, with `env` added to its environment; panics
 /// (with its output and a stack dump) if it hangs.
 fn run(name: &str, exe: &Path, env: &[(&str, String)]) -> Run {
-    let mut wrapper = words("CFTEST_WRAPPER");
-    let mut cmd = if wrapper.is_empty() {
-        Command::new(exe)
-    } else {
-        let mut c = Command::new(wrapper.remove(0));
-        c.args(wrapper).arg(exe);
-        c
-    };
-    let limit = Duration::from_secs(
-        std::env::var("CFTEST_WATCHDOG_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(DEFAULT_WATCHDOG_SECS),
-    );
+    let mut cmd = program_command(exe);
+    let limit = watchdog_limit();
     // The program's own alarm() watchdog goes off after ours, so that ours gets the stacks.
     cmd.env("CFTEST_ALARM", (limit.as_secs() + 30).to_string())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -119,25 +104,15 @@ fn run(name: &str, exe: &Path, env: &[(&str, String)]) -> Run {
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
     let out = drain(child.stdout.take().expect("piped stdout"));
     let err = drain(child.stderr.take().expect("piped stderr"));
-    let deadline = Instant::now() + limit;
-    let mut hung = None;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                let stacks = dump_stacks(child.id());
-                let _ = child.kill();
-                hung = Some(stacks);
-                break child.wait().expect("wait for the killed program");
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("waiting for {name}: {e}"),
-        }
-    };
+    let (status, hung) = watch(&mut child, name, limit, |child| {
+        let stacks = dump_stacks(child.id());
+        let _ = child.kill();
+        stacks
+    });
     let r = Run {
         status,
-        stdout: String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned(),
-        stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
+        stdout: collected(out),
+        stderr: collected(err),
     };
     if let Some(stacks) = hung {
         panic!(

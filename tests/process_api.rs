@@ -41,7 +41,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{drain, dump_stacks, lib_dir, words, DEFAULT_WATCHDOG_SECS};
+use common::{
+    collected, drain, dump_stacks, lib_dir, program_command, report, watch, watchdog_limit, words,
+};
 
 /// How long descendants may take to go once the program has exited (O4).
 const ORPHAN_GRACE: Duration = Duration::from_secs(2);
@@ -338,10 +340,7 @@ struct Run {
 
 impl Run {
     fn report(&self, name: &str) -> String {
-        format!(
-            "{name}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.stdout, self.stderr
-        )
+        report(name, &self.status, &self.stdout, &self.stderr)
     }
 }
 
@@ -350,20 +349,8 @@ impl Run {
 /// could hold the output pipes open).
 fn run(name: &str, exe: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
     become_subreaper();
-    let mut wrapper = words("CFTEST_WRAPPER");
-    let mut cmd = if wrapper.is_empty() {
-        Command::new(exe)
-    } else {
-        let mut c = Command::new(wrapper.remove(0));
-        c.args(wrapper).arg(exe);
-        c
-    };
-    let limit = Duration::from_secs(
-        std::env::var("CFTEST_WATCHDOG_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(DEFAULT_WATCHDOG_SECS),
-    );
+    let mut cmd = program_command(exe);
+    let limit = watchdog_limit();
     cmd.args(args)
         // The program's own alarm() watchdog goes off after ours, so that ours gets the stacks.
         .env("CFTEST_ALARM", (limit.as_secs() + 30).to_string())
@@ -379,28 +366,18 @@ fn run(name: &str, exe: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
     let pgid = child.id() as i32;
     let out = drain(child.stdout.take().expect("piped stdout"));
     let err = drain(child.stderr.take().expect("piped stderr"));
-    let deadline = Instant::now() + limit;
-    let mut hung = None;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                let stacks = dump_group_stacks(pgid);
-                // SAFETY: killing the process group the program leads.
-                unsafe { libc::kill(-pgid, libc::SIGKILL) };
-                let _ = child.kill();
-                hung = Some(stacks);
-                break child.wait().expect("wait for the killed program");
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("waiting for {name}: {e}"),
-        }
-    };
+    let (status, hung) = watch(&mut child, name, limit, |child| {
+        let stacks = dump_group_stacks(pgid);
+        // SAFETY: killing the process group the program leads.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = child.kill();
+        stacks
+    });
     let orphans = check_no_orphans(name, pgid);
     let r = Run {
         status,
-        stdout: String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned(),
-        stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
+        stdout: collected(out),
+        stderr: collected(err),
         orphans,
     };
     if let Some(stacks) = hung {

@@ -194,29 +194,34 @@ static void dlopen_after_create(void) {
     pt_end(b);
 }
 
+/* Copies the late library to `name` in the test's directory; its path goes to `path`. */
+static void copy_late_lib(const char *name, char *path, size_t size) {
+    const char *late = getenv("PROCTEST_LATE_LIB");
+    FILE *in, *out;
+    char buf[65536];
+    size_t n;
+    CHECK(late != NULL && *late);
+    snprintf(path, size, "%s/%s", pt_dir, name);
+    in = fopen(late, "rb");
+    out = fopen(path, "wb");
+    CHECK(in && out);
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) CHECK(fwrite(buf, 1, n, out) == n);
+    fclose(in);
+    fclose(out);
+}
+
 /* CR10: the library is deleted before a worker can load it: that future fails with the
  * loader's message; the pool goes on. */
 static void deleted_library(void) {
-    const char *late = getenv("PROCTEST_LATE_LIB");
     char copy[PT_PATH_MAX];
     pt_base b;
     cf_executor *ex;
     cf_task_fn fn;
     cf_future *f;
     void *h;
-    FILE *in, *out;
-    char buf[65536];
-    size_t n;
     int w1;
 
-    CHECK(late != NULL && *late);
-    snprintf(copy, sizeof copy, "%s/libgone.so", pt_dir);
-    in = fopen(late, "rb");
-    out = fopen(copy, "wb");
-    CHECK(in && out);
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0) CHECK(fwrite(buf, 1, n, out) == n);
-    fclose(in);
-    fclose(out);
+    copy_late_lib("libgone.so", copy, sizeof copy);
     b = pt_begin("CR10: a library deleted before the worker loads it");
     ex = pt_new(1);
     w1 = pt_worker_pid(ex); /* the worker exists before the library is loaded */
@@ -238,27 +243,16 @@ static void deleted_library(void) {
  * counted as not started and was handed to a new worker, which crashed the same way, for
  * ever.) */
 static void crashing_library_initializer(void) {
-    const char *late = getenv("PROCTEST_LATE_LIB");
     char copy[PT_PATH_MAX], pid[32];
     pt_base b;
     cf_executor *ex;
     cf_task_fn fn;
     cf_future *f;
     void *h;
-    FILE *in, *out;
-    char buf[65536];
-    size_t n;
     int round;
 
-    CHECK(late != NULL && *late);
     /* A fresh path: no process has this copy mapped yet. */
-    snprintf(copy, sizeof copy, "%s/libinitabort.so", pt_dir);
-    in = fopen(late, "rb");
-    out = fopen(copy, "wb");
-    CHECK(in && out);
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0) CHECK(fwrite(buf, 1, n, out) == n);
-    fclose(in);
-    fclose(out);
+    copy_late_lib("libinitabort.so", copy, sizeof copy);
     b = pt_begin("a library whose initialiser crashes the worker loading it");
     snprintf(pid, sizeof pid, "%ld", (long)getpid());
     CHECK(setenv("PT_LATE_ABORT_UNLESS_PID", pid, 1) == 0); /* before any worker exists */

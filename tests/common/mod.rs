@@ -74,3 +74,61 @@ pub fn dump_stacks(pid: u32) -> String {
         Err(e) => format!("(gdb failed to run: {e})"),
     }
 }
+
+/// The command that runs a test program: `exe` itself, or under `CFTEST_WRAPPER` (e.g.
+/// `valgrind -q --error-exitcode=9`) when that is set.
+pub fn program_command(exe: &std::path::Path) -> Command {
+    let mut wrapper = words("CFTEST_WRAPPER");
+    if wrapper.is_empty() {
+        Command::new(exe)
+    } else {
+        let mut c = Command::new(wrapper.remove(0));
+        c.args(wrapper).arg(exe);
+        c
+    }
+}
+
+/// How long a test program may run before the watchdog fires (CFTEST_WATCHDOG_SECS, else
+/// DEFAULT_WATCHDOG_SECS).
+pub fn watchdog_limit() -> std::time::Duration {
+    std::time::Duration::from_secs(
+        std::env::var("CFTEST_WATCHDOG_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(DEFAULT_WATCHDOG_SECS),
+    )
+}
+
+/// A finished program's exit status and output, for a failure message.
+pub fn report(name: &str, status: &std::process::ExitStatus, stdout: &str, stderr: &str) -> String {
+    format!("{name}: {status}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}")
+}
+
+/// Waits for `child` until `limit` passes; then `on_hang` (which dumps stacks and kills; its
+/// text is returned) and waits for the killed program. Returns the exit status and, if the
+/// watchdog fired, `on_hang`'s text.
+pub fn watch(
+    child: &mut std::process::Child,
+    name: &str,
+    limit: std::time::Duration,
+    on_hang: impl FnOnce(&mut std::process::Child) -> String,
+) -> (std::process::ExitStatus, Option<String>) {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return (status, None),
+            Ok(None) if std::time::Instant::now() >= deadline => {
+                let stacks = on_hang(child);
+                let status = child.wait().expect("wait for the killed program");
+                return (status, Some(stacks));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Err(e) => panic!("waiting for {name}: {e}"),
+        }
+    }
+}
+
+/// The text a drained output pipe gave.
+pub fn collected(h: JoinHandle<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned()
+}
