@@ -21,7 +21,7 @@ use crate::Deadline;
 pub type TaskFn = unsafe extern "C" fn(arg: *const c_void, arg_len: usize, out: *mut Out) -> c_int;
 
 /// How long a waiter on one future spins before it parks.
-const RESULT_SPIN: std::time::Duration = std::time::Duration::from_micros(20);
+pub(crate) const RESULT_SPIN: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// Bytes kept inline (no allocation) when they fit.
 const INLINE: usize = 32;
@@ -265,6 +265,12 @@ pub type Callback = Box<dyn FnOnce(&Arc<Future>) + Send>;
 pub trait Pump: Send + Sync {
     /// Processes whatever has arrived, without blocking (and without waiting for a busy lock).
     fn pump(&self);
+
+    /// How long a waiter should keep pumping before it parks: the executor knows how soon
+    /// replies tend to come back.
+    fn spin_budget(&self) -> std::time::Duration {
+        RESULT_SPIN
+    }
 }
 
 enum Slot {
@@ -573,7 +579,8 @@ impl Future {
             }
             self.is_done()
         };
-        if spin_until(ready, RESULT_SPIN) {
+        let budget = pump.as_ref().map_or(RESULT_SPIN, |p| p.spin_budget());
+        if spin_until(ready, budget) {
             return true;
         }
         drop(pump);

@@ -39,6 +39,12 @@ const WINDOW: usize = 8;
 /// Slots per worker (at least `WINDOW`).
 const SLOTS_PER_WORKER: usize = 16;
 /// How long the manager polls without blocking while jobs are in flight.
+/// `reply_ns` before the first reply.
+const REPLY_NS_UNKNOWN: u64 = u64::MAX;
+/// Waiters spin longer than the default only while replies take at most this long.
+const LONG_SPIN_REPLY_NS: u64 = 150_000;
+/// The longest a waiter spins.
+const MAX_WAITER_SPIN: Duration = Duration::from_micros(200);
 const MANAGER_SPIN: Duration = Duration::from_micros(20);
 /// Time between SIGTERM and SIGKILL for a task that outran its limit.
 const KILL_GRACE: Duration = Duration::from_secs(1);
@@ -92,6 +98,8 @@ struct Job {
     data: Bytes,
     /// Where it was sent: worker index and slot (relative to the worker's base).
     at: Option<(usize, u32)>,
+    /// When it was written to its worker.
+    sent: Option<Instant>,
     started: Option<Instant>,
 }
 
@@ -151,6 +159,9 @@ struct Shared {
     fork_gen: usize,
     /// The manager is (about to be) blocked in poll with nothing in flight.
     manager_asleep: std::sync::atomic::AtomicBool,
+    /// How long replies take to come back (sent -> done), in nanoseconds: a moving average
+    /// that tells waiters how long to keep pumping before they park (see `spin_budget`).
+    reply_ns: std::sync::atomic::AtomicU64,
     /// Runs done-callbacks, for the manager and for pumping waiters.
     callbacks: Mutex<CallbackThread>,
     /// The initializer as workers find it, described once at creation.
@@ -179,8 +190,23 @@ impl crate::future::Pump for Shared {
             }
         }
         drop(st);
+        done.record_reply(self);
         done.apply(&self.callbacks);
         run_cancels();
+    }
+
+    /// Replies that come back within a few hundred microseconds (short tasks, or an idle
+    /// worker waking up) are worth waiting for awake: parking costs two more wake-ups (the
+    /// manager's, then the waiter's), each tens of microseconds on an idle machine. Long
+    /// tasks get the short default, so a waiter does not take CPU time from the workers.
+    fn spin_budget(&self) -> Duration {
+        let ns = self.reply_ns.load(Ordering::Relaxed);
+        if ns > LONG_SPIN_REPLY_NS {
+            return crate::future::RESULT_SPIN;
+        }
+        Duration::from_nanos(ns + ns / 2)
+            .max(crate::future::RESULT_SPIN)
+            .min(MAX_WAITER_SPIN)
     }
 }
 
@@ -262,6 +288,7 @@ impl ProcessPool {
             manager: Mutex::new(None),
             fork_gen: crate::executor::fork_generation(),
             manager_asleep: std::sync::atomic::AtomicBool::new(false),
+            reply_ns: std::sync::atomic::AtomicU64::new(REPLY_NS_UNKNOWN),
             callbacks: Mutex::new(CallbackThread {
                 pool: id,
                 tx: None,
@@ -386,6 +413,7 @@ impl ProcessPool {
             item_len,
             data,
             at: None,
+            sent: None,
             started: None,
         });
         // Wake a manager that sleeps: the reply is then read by a manager already awake
@@ -591,6 +619,7 @@ fn dispatch(sh: &Shared, st: &mut St) -> bool {
         // The job keeps its data until it is done, to be sent again if its worker dies.
         w.out.extend_from_slice(job.data.as_slice());
         job.at = Some((wi, slot));
+        job.sent = Some(Instant::now());
         w.inflight.push_back(job.id);
         w.sent += 1;
         if max_tasks > 0 && w.sent >= max_tasks {
@@ -657,6 +686,8 @@ fn flush(w: &mut Worker) -> bool {
 #[derive(Default)]
 struct Done {
     outcomes: Vec<(Arc<Future>, Outcome)>,
+    /// The latest reply's time from sent to done.
+    reply: Option<Duration>,
     /// Frames handled (by a pumping waiter: to know whether the manager must look).
     frames: usize,
     /// Something other than plain results happened (a worker ready, a job started, ...).
@@ -664,6 +695,20 @@ struct Done {
 }
 
 impl Done {
+    /// Folds the latest reply time into the pool's moving average (weight 1/4).
+    fn record_reply(&self, sh: &Shared) {
+        if let Some(d) = self.reply {
+            let ns = d.as_nanos().min(u64::MAX as u128) as u64;
+            let old = sh.reply_ns.load(Ordering::Relaxed);
+            let new = if old == REPLY_NS_UNKNOWN {
+                ns
+            } else {
+                old - old / 4 + ns / 4
+            };
+            sh.reply_ns.store(new, Ordering::Relaxed);
+        }
+    }
+
     fn fail(&mut self, fs: Vec<Arc<Future>>, kind: FailKind, code: i32, msg: &str) {
         for f in fs {
             let o = Outcome::failed(kind, code, msg.to_string());
@@ -914,6 +959,7 @@ fn on_msg(st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Result<(), Strin
         }
         Msg::Done { job, items } => {
             let j = finish_job(st, wi, job)?;
+            done.reply = j.sent.map(|t| t.elapsed());
             if items.len() != j.n as usize {
                 return Err(format!("{} results for {} items", items.len(), j.n));
             }
@@ -938,6 +984,7 @@ fn on_msg(st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Result<(), Strin
         }
         Msg::DoneRaw { job, n, items } => {
             let j = finish_job(st, wi, job)?;
+            done.reply = j.sent.map(|t| t.elapsed());
             if !j.chunked || j.n != n {
                 return Err(format!("{n} results for a job of {} items", j.n));
             }
@@ -1174,6 +1221,7 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
             }
             if st.exit_sent && st.workers.iter().all(Option::is_none) {
                 drop(st);
+                done.record_reply(&sh);
                 done.apply(callbacks);
                 run_cancels();
                 CallbackThread::finish(callbacks);
@@ -1260,6 +1308,7 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
                 }
             }
         }
+        done.record_reply(&sh);
         done.apply(callbacks);
         run_cancels();
         // With work in flight a reply is likely within microseconds, and waking from a
@@ -1317,6 +1366,7 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
             }
             dispatch(&sh, &mut st);
         }
+        done.record_reply(&sh);
         done.apply(callbacks);
         run_cancels();
     }
