@@ -119,6 +119,9 @@ struct Worker {
     pidfd: Option<OwnedFd>,
     state: WState,
     hello: bool,
+    /// It sent `Ready` (its state may already be `Retiring`: jobs are sent to a starting
+    /// worker, and its last one under max_tasks_per_child can go before `Ready` comes).
+    ready: bool,
     reader: FrameReader,
     out: Vec<u8>,
     out_pos: usize,
@@ -567,7 +570,10 @@ fn dispatch(sh: &Shared, st: &mut St) -> bool {
             .iter()
             .enumerate()
             .filter_map(|(i, w)| w.as_ref().map(|w| (i, w)))
-            .filter(|(_, w)| w.state == WState::Ready && w.inflight.len() < cap)
+            // A starting worker takes jobs too: they follow its Setup in its channel, so its
+            // first job costs no round trip for `Ready` (if its initializer fails, the pool is
+            // broken and they fail with it; if it dies first, they are sent elsewhere).
+            .filter(|(_, w)| w.state != WState::Retiring && w.inflight.len() < cap)
             .min_by_key(|(_, w)| w.inflight.len())
             .map(|(i, _)| i);
         let Some(wi) = best else { break };
@@ -850,7 +856,7 @@ fn on_exit(sh: &Shared, st: &mut St, wi: usize, status: Option<i32>, done: &mut 
     if let Some(g) = &w.garbage {
         desc = format!("{desc} after sending a malformed message ({g})");
     }
-    if w.state == WState::Starting {
+    if !w.ready {
         st.start_failures += 1;
         if st.start_failures >= MAX_START_FAILURES && st.broken.is_none() {
             let msg = format!(
@@ -936,8 +942,11 @@ fn on_msg(st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Result<(), Strin
         };
     }
     match msg {
-        Msg::Ready if w.state == WState::Starting => {
-            w.state = WState::Ready;
+        Msg::Ready if !w.ready => {
+            w.ready = true;
+            if w.state == WState::Starting {
+                w.state = WState::Ready;
+            }
             st.start_failures = 0;
         }
         Msg::InitFailed { code, message } => {
@@ -1100,6 +1109,7 @@ fn install_worker(sh: &Shared, st: &mut St, s: start::Started, wi: usize) {
         pidfd: s.pidfd,
         state: WState::Starting,
         hello: false,
+        ready: false,
         reader: FrameReader::default(),
         out: Vec::new(),
         out_pos: 0,

@@ -152,7 +152,13 @@ pub(crate) fn run<T: Transport>(transport: T, slots: &SlotTable) -> i32 {
             return 0;
         }
     }
+    // Out at once: jobs may already be waiting behind Setup, and if the first one crashes
+    // the worker, the pool must know it got this far (a crash before Ready counts as a
+    // failure to start).
     ch.send(&Msg::Ready);
+    if ch.flush().is_err() {
+        return 0;
+    }
     let mut queue: VecDeque<(u64, u32, u32, u32, u64, Bytes)> = VecDeque::new();
     let mut exiting = false;
     let mut done_jobs: u64 = 0;

@@ -126,14 +126,29 @@ template <class F> int run(const char *name, F &&body) {
     return 0;
 }
 
-// A gate tasks block on until the test opens it; counts arrivals.
+// A gate tasks block on until the test opens it; counts arrivals. Destroying it opens it and
+// waits until every task inside wait() has left, so a gate may go out of scope right after
+// open() while the woken tasks are still on their way out (they would otherwise touch a
+// destroyed mutex).
 class Gate {
 public:
+    Gate() = default;
+    Gate(const Gate &) = delete;
+    Gate &operator=(const Gate &) = delete;
+    ~Gate() {
+        std::unique_lock<std::mutex> l(m_);
+        open_ = true;
+        c_.notify_all();
+        c_.wait(l, [&] { return inside_ == 0; });
+    }
     void wait() {
         std::unique_lock<std::mutex> l(m_);
         arrived_++;
+        inside_++;
         c_.notify_all();
         c_.wait(l, [&] { return open_; });
+        inside_--;
+        c_.notify_all();
     }
     void open() {
         std::lock_guard<std::mutex> l(m_);
@@ -150,6 +165,7 @@ private:
     std::condition_variable c_;
     bool open_ = false;
     int arrived_ = 0;
+    int inside_ = 0;
 };
 
 // A counter one can wait on.
