@@ -1197,7 +1197,10 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
             let mut st = lock(&sh.st);
             // Start workers as needed. The pool's lock is released while a process is made
             // (a fork, a posix_spawn or a round trip to the fork server), so that submits go
-            // on meanwhile. Only this thread starts workers, so index `wi` stays free.
+            // on meanwhile. Only this thread starts workers, so index `wi` stays free; and it must
+            // be this long-lived thread: PR_SET_PDEATHSIG binds a worker to the thread that made
+            // it (spawning from short-lived helper threads, tried for speed, got workers killed
+            // when the helpers exited).
             while needs_worker(&sh, &st) && st.broken.is_none() {
                 let Some(wi) = st.workers.iter().position(Option::is_none) else {
                     break;
