@@ -38,13 +38,13 @@ use crate::{Error, Status};
 const WINDOW: usize = 8;
 /// Slots per worker (at least `WINDOW`).
 const SLOTS_PER_WORKER: usize = 16;
-/// How long the manager polls without blocking while jobs are in flight.
 /// `reply_ns` before the first reply.
 const REPLY_NS_UNKNOWN: u64 = u64::MAX;
 /// Waiters spin longer than the default only while replies take at most this long.
 const LONG_SPIN_REPLY_NS: u64 = 150_000;
 /// The longest a waiter spins.
 const MAX_WAITER_SPIN: Duration = Duration::from_micros(200);
+/// How long the manager polls without blocking while jobs are in flight.
 const MANAGER_SPIN: Duration = Duration::from_micros(20);
 /// Time between SIGTERM and SIGKILL for a task that outran its limit.
 const KILL_GRACE: Duration = Duration::from_secs(1);
@@ -105,9 +105,9 @@ struct Job {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum WState {
-    /// Forked; no `Ready` yet.
+    /// Forked; no `Ready` yet. It takes jobs already: they wait behind its Setup.
     Starting,
-    /// Takes jobs.
+    /// Initialised; takes jobs.
     Ready,
     /// Takes no more jobs (recycled after max_tasks_per_child, or told to exit).
     Retiring,
