@@ -38,6 +38,15 @@ fn pending() -> Arc<Future> {
     })))
 }
 
+/// Runs `body` on a new thread with its own handle to `f`.
+fn on_thread<T: Send + 'static>(
+    f: &Arc<Future>,
+    body: impl FnOnce(Arc<Future>) -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    let f = Arc::clone(f);
+    thread::spawn(move || body(f))
+}
+
 fn bytes(b: &[u8]) -> Bytes {
     Bytes::copy_from(b).unwrap()
 }
@@ -61,18 +70,15 @@ fn result_of(f: &Future) -> Option<Vec<u8>> {
 fn set_running_races_cancel() {
     loom::model(|| {
         let f = pending();
-        let worker = {
-            let f = Arc::clone(&f);
-            thread::spawn(move || match f.set_running() {
-                Some(task) => {
-                    assert_eq!(task.arg.as_slice(), b"arg");
-                    // A running future cannot be cancelled any more.
-                    assert!(f.set_result(bytes(b"ok")), "set_result on a running future");
-                    true
-                }
-                None => false,
-            })
-        };
+        let worker = on_thread(&f, move |f| match f.set_running() {
+            Some(task) => {
+                assert_eq!(task.arg.as_slice(), b"arg");
+                // A running future cannot be cancelled any more.
+                assert!(f.set_result(bytes(b"ok")), "set_result on a running future");
+                true
+            }
+            None => false,
+        });
         let cancelled = f.cancel();
         let took_task = worker.join().unwrap();
 
@@ -98,20 +104,14 @@ fn set_running_races_cancel() {
 fn two_cancels_race_worker() {
     loom::model(|| {
         let f = pending();
-        let worker = {
-            let f = Arc::clone(&f);
-            thread::spawn(move || match f.set_running() {
-                Some(_) => {
-                    assert!(f.set_failure(FailKind::Task, 7, "boom".into()));
-                    true
-                }
-                None => false,
-            })
-        };
-        let other = {
-            let f = Arc::clone(&f);
-            thread::spawn(move || f.cancel())
-        };
+        let worker = on_thread(&f, move |f| match f.set_running() {
+            Some(_) => {
+                assert!(f.set_failure(FailKind::Task, 7, "boom".into()));
+                true
+            }
+            None => false,
+        });
+        let other = on_thread(&f, move |f| f.cancel());
         let c1 = f.cancel();
         let c2 = other.join().unwrap();
         let took = worker.join().unwrap();
@@ -133,10 +133,9 @@ fn two_cancels_race_worker() {
 fn set_result_races_set_failure() {
     loom::model(|| {
         let f = Arc::new(Future::new(None));
-        let t = {
-            let f = Arc::clone(&f);
-            thread::spawn(move || f.set_failure(FailKind::WorkerDied, -9, "killed".into()))
-        };
+        let t = on_thread(&f, move |f| {
+            f.set_failure(FailKind::WorkerDied, -9, "killed".into())
+        });
         let ok = f.set_result(bytes(b"r"));
         let failed = t.join().unwrap();
         assert_ne!(ok, failed, "exactly one completion must win");
@@ -189,13 +188,10 @@ fn callbacks_run_exactly_once() {
         // Added before anything races: always run by the completer, first.
         f.add_done_callback(callback(&log, 0));
 
-        let completer = {
-            let f = Arc::clone(&f);
-            thread::spawn(move || {
-                assert!(f.set_result(bytes(b"done")));
-                thread::current().id()
-            })
-        };
+        let completer = on_thread(&f, move |f| {
+            assert!(f.set_result(bytes(b"done")));
+            thread::current().id()
+        });
         let adder = {
             let (f, log) = (Arc::clone(&f), Arc::clone(&log));
             thread::spawn(move || {
@@ -248,13 +244,10 @@ fn callbacks_added_before_completion_run_in_order() {
         let f = Arc::new(Future::new(None));
         f.add_done_callback(callback(&log, 0));
         f.add_done_callback(callback(&log, 1));
-        let completer = {
-            let f = Arc::clone(&f);
-            thread::spawn(move || {
-                assert!(f.set_result(bytes(b"done")));
-                thread::current().id()
-            })
-        };
+        let completer = on_thread(&f, move |f| {
+            assert!(f.set_result(bytes(b"done")));
+            thread::current().id()
+        });
         f.add_done_callback(callback(&log, 2));
         let main_id = thread::current().id();
         let completer_id = completer.join().unwrap();
@@ -288,10 +281,7 @@ fn callback_reenters_its_future() {
         let nested = Arc::new(AtomicUsize::new(0));
         let outer = Arc::new(AtomicUsize::new(0));
         let f = Arc::new(Future::new(None));
-        let completer = {
-            let f = Arc::clone(&f);
-            thread::spawn(move || assert!(f.set_result(bytes(b"done"))))
-        };
+        let completer = on_thread(&f, move |f| assert!(f.set_result(bytes(b"done"))));
         let cb: Callback = {
             let (nested, outer) = (Arc::clone(&nested), Arc::clone(&outer));
             Box::new(move |f: &Arc<Future>| {
@@ -357,14 +347,8 @@ fn wait_first_completed_two_completers() {
     loom::model(|| {
         let f1 = pending();
         let f2 = pending();
-        let t1 = {
-            let f = Arc::clone(&f1);
-            thread::spawn(move || assert!(f.set_result(bytes(b"1"))))
-        };
-        let t2 = {
-            let f = Arc::clone(&f2);
-            thread::spawn(move || assert!(f.set_result(bytes(b"2"))))
-        };
+        let t1 = on_thread(&f1, move |f| assert!(f.set_result(bytes(b"1"))));
+        let t2 = on_thread(&f2, move |f| assert!(f.set_result(bytes(b"2"))));
         let r = wait(
             &[&f1, &f2],
             Deadline::Forever,
@@ -387,17 +371,11 @@ fn two_waits_on_one_future() {
     loom::model(|| {
         let f = pending();
         let g = pending();
-        let other = {
-            let f = Arc::clone(&f);
-            thread::spawn(move || {
-                let r = wait(&[&f], Deadline::Forever, ReturnWhen::AllCompleted, None);
-                assert!(r.satisfied);
-            })
-        };
-        let completer = {
-            let f = Arc::clone(&f);
-            thread::spawn(move || assert!(f.set_result(bytes(b"1"))))
-        };
+        let other = on_thread(&f, move |f| {
+            let r = wait(&[&f], Deadline::Forever, ReturnWhen::AllCompleted, None);
+            assert!(r.satisfied);
+        });
+        let completer = on_thread(&f, move |f| assert!(f.set_result(bytes(b"1"))));
         let r = wait(
             &[&g, &f],
             Deadline::Forever,
@@ -442,10 +420,7 @@ fn two_waits_share_a_pending_future() {
                 assert!(r.satisfied);
             })
         };
-        let completer = {
-            let f = Arc::clone(&f);
-            thread::spawn(move || assert!(f.set_result(bytes(b"1"))))
-        };
+        let completer = on_thread(&f, move |f| assert!(f.set_result(bytes(b"1"))));
         let r = wait(
             &[&g, &f],
             Deadline::Forever,
@@ -470,14 +445,10 @@ fn wait_all_completed_two_completers() {
     loom::model(|| {
         let f1 = pending();
         let f2 = pending();
-        let t1 = {
-            let f = Arc::clone(&f1);
-            thread::spawn(move || assert!(f.set_result(bytes(b"1"))))
-        };
-        let t2 = {
-            let f = Arc::clone(&f2);
-            thread::spawn(move || assert!(f.set_failure(FailKind::Task, 1, "x".into())))
-        };
+        let t1 = on_thread(&f1, move |f| assert!(f.set_result(bytes(b"1"))));
+        let t2 = on_thread(&f2, move |f| {
+            assert!(f.set_failure(FailKind::Task, 1, "x".into()))
+        });
         let mut done = [false; 3];
         // A duplicate counts once.
         let r = wait(
@@ -529,14 +500,10 @@ fn wait_first_exception_wakes_on_failure() {
         let f1 = pending();
         let f2 = pending();
         let f3 = pending();
-        let t1 = {
-            let f = Arc::clone(&f1);
-            thread::spawn(move || assert!(f.set_result(bytes(b"1"))))
-        };
-        let t2 = {
-            let f = Arc::clone(&f2);
-            thread::spawn(move || assert!(f.set_failure(FailKind::Task, 2, "x".into())))
-        };
+        let t1 = on_thread(&f1, move |f| assert!(f.set_result(bytes(b"1"))));
+        let t2 = on_thread(&f2, move |f| {
+            assert!(f.set_failure(FailKind::Task, 2, "x".into()))
+        });
         let r = wait(
             &[&f1, &f2, &f3],
             Deadline::Forever,
@@ -569,14 +536,8 @@ fn as_completed_two_completions() {
     loom::model(|| {
         let f1 = pending();
         let f2 = pending();
-        let t1 = {
-            let f = Arc::clone(&f1);
-            thread::spawn(move || assert!(f.set_result(bytes(b"1"))))
-        };
-        let t2 = {
-            let f = Arc::clone(&f2);
-            thread::spawn(move || assert!(f.cancel()))
-        };
+        let t1 = on_thread(&f1, move |f| assert!(f.set_result(bytes(b"1"))));
+        let t2 = on_thread(&f2, move |f| assert!(f.cancel()));
         let mut it = AsCompleted::new(
             vec![Arc::clone(&f1), Arc::clone(&f2), Arc::clone(&f1)],
             Deadline::Forever,
@@ -609,14 +570,8 @@ fn as_completed_drop_early_removes_waiters() {
     loom::model(|| {
         let f1 = pending();
         let f2 = pending();
-        let t1 = {
-            let f = Arc::clone(&f1);
-            thread::spawn(move || assert!(f.set_result(bytes(b"1"))))
-        };
-        let t2 = {
-            let f = Arc::clone(&f2);
-            thread::spawn(move || assert!(f.set_result(bytes(b"2"))))
-        };
+        let t1 = on_thread(&f1, move |f| assert!(f.set_result(bytes(b"1"))));
+        let t2 = on_thread(&f2, move |f| assert!(f.set_result(bytes(b"2"))));
         let mut it = AsCompleted::new(vec![Arc::clone(&f1), Arc::clone(&f2)], Deadline::Forever);
         let (a, _) = it.next_completed().expect("first");
         assert!(a.is_done());
@@ -641,10 +596,7 @@ fn as_completed_early_future_first() {
         assert!(f2.set_result(bytes(b"early")));
         let mut it = AsCompleted::new(vec![Arc::clone(&f1), Arc::clone(&f2)], Deadline::Forever);
         // f1 is certainly pending at creation; its completion races the iteration.
-        let t = {
-            let f = Arc::clone(&f1);
-            thread::spawn(move || assert!(f.set_result(bytes(b"late"))))
-        };
+        let t = on_thread(&f1, move |f| assert!(f.set_result(bytes(b"late"))));
         let (_, i) = it.next_completed().unwrap();
         assert_eq!(i, 1, "the future done at creation must come first");
         let (_, i) = it.next_completed().unwrap();
@@ -666,13 +618,10 @@ fn as_completed_early_future_first() {
 fn wait_done_never_misses_wakeup() {
     loom::model(|| {
         let f = pending();
-        let t = {
-            let f = Arc::clone(&f);
-            thread::spawn(move || {
-                assert!(f.set_running().is_some());
-                assert!(f.set_result(bytes(b"r")));
-            })
-        };
+        let t = on_thread(&f, move |f| {
+            assert!(f.set_running().is_some());
+            assert!(f.set_result(bytes(b"r")));
+        });
         assert!(f.wait_done(Deadline::Forever));
         assert_eq!(result_of(&f).as_deref(), Some(&b"r"[..]));
         t.join().unwrap();
@@ -684,14 +633,8 @@ fn wait_done_never_misses_wakeup() {
 fn wait_done_two_sleepers_woken_by_cancel() {
     loom::model(|| {
         let f = pending();
-        let other = {
-            let f = Arc::clone(&f);
-            thread::spawn(move || assert!(f.wait_done(Deadline::Forever)))
-        };
-        let canceller = {
-            let f = Arc::clone(&f);
-            thread::spawn(move || assert!(f.cancel()))
-        };
+        let other = on_thread(&f, move |f| assert!(f.wait_done(Deadline::Forever)));
+        let canceller = on_thread(&f, move |f| assert!(f.cancel()));
         assert!(f.wait_done(Deadline::Forever));
         assert_eq!(f.state(), State::Cancelled);
         other.join().unwrap();
