@@ -347,23 +347,16 @@ static void crash_after_result(void) {
     pt_fifo_close(&rep);
 }
 
-/* The same, with the manager thread busy in a slow done-callback (RE09) while the worker
+/* The same, with the callback thread busy in a slow done-callback (RE09) while the worker
  * sends its result and dies: when the manager wakes, the result and the death are both
  * waiting. The result was sent first: the future must succeed. */
-static cft_gate stall;
-
-static void stall_cb(cf_future *f, void *user) {
-    (void)f;
-    (void)user;
-    cft_gate_wait(&stall);
-}
-
 static void crash_after_result_busy_manager(void) {
     pt_fifo rep, gx;
     pt_base b;
     cf_executor *ex;
     cf_future *fx, *f;
-    pt_block_arg ax, a;
+    pt_block_arg a;
+    cft_gate stall;
     pt_report r;
     const void *d;
     size_t n;
@@ -372,14 +365,8 @@ static void crash_after_result_busy_manager(void) {
     pt_fifo_open(&rep, "rep");
     pt_fifo_open(&gx, "gx");
     b = pt_begin("CR13 with the manager busy in a slow done-callback (RE09)");
-    cft_gate_init(&stall);
     ex = pt_new(1);
-    pt_worker_pid(ex); /* the worker is up and idle */
-    ax = pt_block_args(NULL, &gx, 1);
-    fx = pt_submit(ex, pt_block, &ax, sizeof ax);
-    CHECK_STATUS(cf_future_add_done_callback(fx, stall_cb, NULL), CF_OK);
-    pt_release(&gx, 1);
-    cft_gate_await_arrivals(&stall, 1); /* the manager thread is in stall_cb now */
+    fx = pt_stall_callbacks(ex, &gx, &stall);
 
     a = pt_block_args(&rep, NULL, 2);
     f = pt_submit(ex, pt_late_segv, &a, sizeof a); /* written to the idle worker at once */

@@ -173,37 +173,24 @@ static void states(void) {
     pt_fifo_close(&gate);
 }
 
-/* The manager thread runs done-callbacks; a slow one (RE09) must not make a started task look
+/* The pool's callback thread runs done-callbacks; a slow one (RE09) must not make a started task look
  * pending: cancel() refusing it while running() and done() are both false would contradict
  * CPython's invariant (cancel() is False only for a running or finished future). */
-static cft_gate stall;
-
-static void stall_cb(cf_future *f, void *user) {
-    (void)f;
-    (void)user;
-    cft_gate_wait(&stall);
-}
-
 static void states_busy_manager(void) {
     pt_fifo rep, gate, gx;
     pt_base b;
     cf_executor *ex;
     cf_future *fx, *f;
-    pt_block_arg ax, a;
+    pt_block_arg a;
+    cft_gate stall;
     pt_report r;
 
     pt_fifo_open(&rep, "rep");
     pt_fifo_open(&gate, "gate");
     pt_fifo_open(&gx, "gx");
     b = pt_begin("states with the manager busy in a slow done-callback (RE09)");
-    cft_gate_init(&stall);
     ex = pt_new(1);
-    pt_worker_pid(ex); /* the worker is up and idle */
-    ax = pt_block_args(NULL, &gx, 1);
-    fx = pt_submit(ex, pt_block, &ax, sizeof ax);
-    CHECK_STATUS(cf_future_add_done_callback(fx, stall_cb, NULL), CF_OK);
-    pt_release(&gx, 1);
-    cft_gate_await_arrivals(&stall, 1); /* the manager thread is in stall_cb now */
+    fx = pt_stall_callbacks(ex, &gx, &stall);
 
     a = pt_block_args(&rep, &gate, 2);
     f = pt_submit(ex, pt_block, &a, sizeof a);

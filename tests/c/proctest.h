@@ -679,6 +679,28 @@ static inline int pt_finish(void) {
     return 0;
 }
 
+/* RE09: keeps the pool's callback thread busy. A task on `ex`'s idle worker blocks on `gx`
+ * and gets a done-callback that waits on `stall`; the task is released, and this returns its
+ * future once the callback is inside `stall` (initialised here). The caller opens `stall`
+ * to let callbacks run again, then destroys it. */
+static inline void pt_stall_cb(cf_future *f, void *stall) {
+    (void)f;
+    cft_gate_wait((cft_gate *)stall);
+}
+
+static inline cf_future *pt_stall_callbacks(cf_executor *ex, pt_fifo *gx, cft_gate *stall) {
+    pt_block_arg ax;
+    cf_future *fx;
+    cft_gate_init(stall);
+    pt_worker_pid(ex); /* the worker is up and idle */
+    ax = pt_block_args(NULL, gx, 1);
+    fx = pt_submit(ex, pt_block, &ax, sizeof ax);
+    CHECK_STATUS(cf_future_add_done_callback(fx, pt_stall_cb, stall), CF_OK);
+    pt_release(gx, 1);
+    cft_gate_await_arrivals(stall, 1); /* the callback thread is in pt_stall_cb now */
+    return fx;
+}
+
 #endif /* PROCTASKS_BUILD */
 
 #endif /* PROCTEST_H */
