@@ -200,6 +200,28 @@ static inline int cft_settle_threads(int expected) {
 #define CHECK_THREADS_BACK_TO(baseline) CHECK_EQ_INT(cft_settle_threads(baseline), (baseline))
 #define CHECK_FDS_BACK_TO(baseline) CHECK_EQ_INT(cft_count_fds(), (baseline))
 
+/* The descriptors and threads a test program has at its start. */
+typedef struct {
+    int fds, threads;
+} cft_baseline;
+
+/* cft_start, then the baseline the program must be back to at its end (CFT_END). */
+static inline cft_baseline cft_begin(const char *name) {
+    cft_baseline b;
+    cft_start(name);
+    b.fds = cft_count_fds();
+    b.threads = cft_count_threads();
+    return b;
+}
+
+/* Threads and descriptors back to the baseline `b`, then cft_pass(). */
+#define CFT_END(b)                                                                           \
+    do {                                                                                     \
+        CHECK_THREADS_BACK_TO((b).threads);                                                  \
+        CHECK_FDS_BACK_TO((b).fds);                                                          \
+        cft_pass();                                                                          \
+    } while (0)
+
 /* Resident set size in bytes, from /proc/self/statm. */
 static inline long cft_rss_bytes(void) {
     long size = 0, resident = 0;

@@ -400,11 +400,9 @@ static void test_order_rounds(cf_executor *ex) {
 }
 
 int main(void) {
-    int fds0, threads0;
+    cft_baseline base;
     cf_executor *ex, *ex1;
-    cft_start("test_as_completed");
-    fds0 = cft_count_fds();
-    threads0 = cft_count_threads();
+    base = cft_begin("test_as_completed");
 
     ex = cft_pool(8);
     ex1 = cft_pool(1);
@@ -420,8 +418,6 @@ int main(void) {
 
     cf_executor_free(ex);
     cf_executor_free(ex1);
-    CHECK_THREADS_BACK_TO(threads0);
-    CHECK_FDS_BACK_TO(fds0);
-    cft_pass();
+    CFT_END(base);
     return 0;
 }

@@ -131,7 +131,7 @@ static void *fresh_thread(void *p) {
 }
 
 int main(void) {
-    int fds0, threads0;
+    cft_baseline base;
     cf_executor *ex;
     cf_executor_options *opts;
     cf_future *f = NULL, *pending, *fs[2];
@@ -152,8 +152,8 @@ int main(void) {
         CHECK(pthread_join(th, NULL) == 0);
         CHECK(e != NULL);
     }
-    fds0 = cft_count_fds();
-    threads0 = cft_count_threads();
+    base.fds = cft_count_fds();
+    base.threads = cft_count_threads();
     cft_counter_init(&g_calls);
     cft_counter_init(&started);
     cft_counter_init(&work);
@@ -356,8 +356,6 @@ int main(void) {
     cft_counter_destroy(&started);
     cft_counter_destroy(&work);
     cft_gate_destroy(&gate);
-    CHECK_THREADS_BACK_TO(threads0);
-    CHECK_FDS_BACK_TO(fds0);
-    cft_pass();
+    CFT_END(base);
     return 0;
 }

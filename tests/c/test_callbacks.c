@@ -479,11 +479,9 @@ static void test_callback_nested(cf_executor *ex) {
 }
 
 int main(void) {
-    int fds0, threads0;
+    cft_baseline base;
     cf_executor *ex, *ex1;
-    cft_start("test_callbacks");
-    fds0 = cft_count_fds();
-    threads0 = cft_count_threads();
+    base = cft_begin("test_callbacks");
 
     ex = cft_pool(4);
     ex1 = cft_pool(1);
@@ -513,8 +511,6 @@ int main(void) {
 
     cf_executor_free(ex);
     cf_executor_free(ex1);
-    CHECK_THREADS_BACK_TO(threads0);
-    CHECK_FDS_BACK_TO(fds0);
-    cft_pass();
+    CFT_END(base);
     return 0;
 }

@@ -587,11 +587,9 @@ static void test_cancel_wakes_result(cf_executor *ex1) {
 }
 
 int main(void) {
-    int fds0, threads0;
+    cft_baseline base;
     cf_executor *ex, *ex1;
-    cft_start("test_future");
-    fds0 = cft_count_fds();
-    threads0 = cft_count_threads();
+    base = cft_begin("test_future");
 
     ex = cft_pool(4);
     ex1 = cft_pool(1);
@@ -609,8 +607,6 @@ int main(void) {
 
     cf_executor_free(ex);
     cf_executor_free(ex1);
-    CHECK_THREADS_BACK_TO(threads0);
-    CHECK_FDS_BACK_TO(fds0);
-    cft_pass();
+    CFT_END(base);
     return 0;
 }

@@ -133,17 +133,13 @@ static void test_polling_memory(void) {
 }
 
 int main(void) {
-    int fds0, threads0;
-    cft_start("test_million");
-    fds0 = cft_count_fds();
-    threads0 = cft_count_threads();
+    cft_baseline base;
+    base = cft_begin("test_million");
 
     test_million_tasks();
-    CHECK_THREADS_BACK_TO(threads0);
+    CHECK_THREADS_BACK_TO(base.threads);
     test_polling_memory();
 
-    CHECK_THREADS_BACK_TO(threads0);
-    CHECK_FDS_BACK_TO(fds0);
-    cft_pass();
+    CFT_END(base);
     return 0;
 }

@@ -509,25 +509,21 @@ static void test_failure_keeps_thread(int threads0) {
 }
 
 int main(void) {
-    int fds0, threads0;
-    cft_start("test_pool");
-    fds0 = cft_count_fds();
-    threads0 = cft_count_threads();
+    cft_baseline base;
+    base = cft_begin("test_pool");
 
     test_bad_constructor();
-    test_default_size(threads0);
-    test_lazy(threads0);
-    test_reuse(threads0);
+    test_default_size(base.threads);
+    test_lazy(base.threads);
+    test_reuse(base.threads);
     test_names();
-    CHECK_THREADS_BACK_TO(threads0);
-    test_initializer(threads0);
-    test_broken(threads0, 1, 5, NULL);
-    test_broken(threads0, 1, 0, "init boom");
-    test_broken(threads0, 3, 7, "init boom three");
-    test_failure_keeps_thread(threads0);
+    CHECK_THREADS_BACK_TO(base.threads);
+    test_initializer(base.threads);
+    test_broken(base.threads, 1, 5, NULL);
+    test_broken(base.threads, 1, 0, "init boom");
+    test_broken(base.threads, 3, 7, "init boom three");
+    test_failure_keeps_thread(base.threads);
     pthread_mutex_destroy(&g_log.m);
-    CHECK_THREADS_BACK_TO(threads0);
-    CHECK_FDS_BACK_TO(fds0);
-    cft_pass();
+    CFT_END(base);
     return 0;
 }

@@ -411,24 +411,20 @@ static void test_submit_race(int threads0) {
 }
 
 int main(void) {
-    int fds0, threads0;
-    cft_start("test_shutdown");
-    fds0 = cft_count_fds();
-    threads0 = cft_count_threads();
+    cft_baseline base;
+    base = cft_begin("test_shutdown");
 
-    test_submit_after_shutdown(threads0);
-    test_shutdown_wait(threads0);
-    test_shutdown_nowait(threads0);
-    test_cancel_futures(threads0, false);
-    test_cancel_futures(threads0, true);
-    test_free_with_futures(threads0);
-    test_free_from_task(threads0);
-    test_free_from_callback(threads0);
-    test_cancel_storm(threads0);
-    test_submit_race(threads0);
+    test_submit_after_shutdown(base.threads);
+    test_shutdown_wait(base.threads);
+    test_shutdown_nowait(base.threads);
+    test_cancel_futures(base.threads, false);
+    test_cancel_futures(base.threads, true);
+    test_free_with_futures(base.threads);
+    test_free_from_task(base.threads);
+    test_free_from_callback(base.threads);
+    test_cancel_storm(base.threads);
+    test_submit_race(base.threads);
 
-    CHECK_THREADS_BACK_TO(threads0);
-    CHECK_FDS_BACK_TO(fds0);
-    cft_pass();
+    CFT_END(base);
     return 0;
 }

@@ -289,14 +289,13 @@ static void test_nan(cf_executor *ex) {
 }
 
 int main(void) {
-    int fds0, threads0, i, op;
+    cft_baseline base;
+    int i, op;
     cf_executor *ex, *ex1;
     double forever[7];
     double tiny[6];
 
-    cft_start("test_timeouts");
-    fds0 = cft_count_fds();
-    threads0 = cft_count_threads();
+    base = cft_begin("test_timeouts");
 
     forever[0] = -1.0;
     forever[1] = -0.5;
@@ -345,8 +344,6 @@ int main(void) {
     test_nan(ex);
     cf_executor_free(ex);
 
-    CHECK_THREADS_BACK_TO(threads0);
-    CHECK_FDS_BACK_TO(fds0);
-    cft_pass();
+    CFT_END(base);
     return 0;
 }
