@@ -17,7 +17,8 @@ use std::process::{Command, ExitStatus, Stdio};
 
 mod common;
 use common::{
-    collected, drain, dump_stacks, lib_dir, program_command, report, watch, watchdog_limit, words,
+    collected, compile_ok, drain, dump_stacks, fail_hung, link_cfutures, program_command, report,
+    watch, watchdog_limit, words,
 };
 
 /// Compiles `tests/c/<name>.c` into a fresh binary and returns its path.
@@ -31,7 +32,6 @@ fn compile(name: &str) -> PathBuf {
         .join(std::process::id().to_string());
     std::fs::create_dir_all(&out_dir).expect("create the binaries' directory");
     let exe = out_dir.join(name);
-    let lib = lib_dir();
 
     let mut cc = words("CC");
     if cc.is_empty() {
@@ -54,24 +54,8 @@ fn compile(name: &str) -> PathBuf {
         .arg(&src)
         .arg("-o")
         .arg(&exe)
-        .arg(format!("-L{}", lib.display()))
-        .arg("-lcfutures")
-        // DT_RPATH rather than DT_RUNPATH: it wins over the LD_LIBRARY_PATH that cargo sets
-        // for tests, so the program loads exactly the library in `lib`.
-        .arg("-Wl,--disable-new-dtags")
-        .arg(format!("-Wl,-rpath,{}", lib.display()));
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the C compiler {:?}: {e}", cc[0]));
-    assert!(
-        out.status.success(),
-        "compiling {} failed ({}):\n{:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        src.display(),
-        out.status,
-        cmd,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(link_cfutures());
+    compile_ok(&mut cmd, &src.display().to_string());
     exe
 }
 
@@ -115,11 +99,7 @@ fn run(name: &str, exe: &Path, env: &[(&str, String)]) -> Run {
         stderr: collected(err),
     };
     if let Some(stacks) = hung {
-        panic!(
-            "{name} did not finish within {} s: killed\n--- thread stacks ---\n{stacks}\n{}",
-            limit.as_secs(),
-            r.report(name)
-        );
+        fail_hung(name, limit, &stacks, &r.report(name));
     }
     r
 }

@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    collected, drain, dump_stacks, lib_dir, program_command, report, watch, watchdog_limit, words,
+    collected, compile_ok, drain, dump_stacks, fail_hung, link_cfutures, program_command, report,
+    watch, watchdog_limit, words,
 };
 
 /// How long a program's descendants may take to go once it has exited.
@@ -81,30 +82,7 @@ fn cxx(std: &str, args: &[String], what: &str) {
         ))
         .args(words("CXXTEST_CXXFLAGS"))
         .args(args);
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the C++ compiler {:?}: {e}", cxx[0]));
-    assert!(
-        out.status.success(),
-        "compiling {what} failed ({}):\n{:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        cmd,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The linker words for libcfutures.so. DT_RPATH rather than DT_RUNPATH: it wins over the
-/// LD_LIBRARY_PATH that cargo sets for tests, so a program loads exactly this library.
-fn link_cfutures() -> Vec<String> {
-    let lib = lib_dir();
-    vec![
-        format!("-L{}", lib.display()),
-        "-lcfutures".into(),
-        "-ldl".into(),
-        "-Wl,--disable-new-dtags".into(),
-        format!("-Wl,-rpath,{}", lib.display()),
-    ]
+    compile_ok(&mut cmd, what);
 }
 
 /// `libcpptasks.so`, built once per test process; returns its directory.
@@ -235,11 +213,7 @@ fn run(name: &str, exe: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
         stderr: collected(err),
     };
     if let Some(stacks) = hung {
-        panic!(
-            "{name} did not finish within {} s: killed\n--- thread stacks ---\n{stacks}\n{}",
-            limit.as_secs(),
-            r.report(name)
-        );
+        fail_hung(name, limit, &stacks, &r.report(name));
     }
     assert!(
         left.is_empty(),

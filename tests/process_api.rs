@@ -42,7 +42,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    collected, drain, dump_stacks, lib_dir, program_command, report, watch, watchdog_limit, words,
+    collected, compile_ok, drain, dump_stacks, fail_hung, link_cfutures, program_command, report,
+    watch, watchdog_limit, words,
 };
 
 /// How long descendants may take to go once the program has exited (O4).
@@ -87,7 +88,6 @@ fn cc(args: &[String], what: &str) {
     if cc.is_empty() {
         cc.push("gcc".into());
     }
-    let lib = lib_dir();
     let mut cmd = Command::new(&cc[0]);
     cmd.args(&cc[1..])
         .args([
@@ -104,23 +104,8 @@ fn cc(args: &[String], what: &str) {
         .arg(format!("-I{}", repo().join("tests").join("c").display()))
         .args(words("CFTEST_CFLAGS"))
         .args(args)
-        .arg(format!("-L{}", lib.display()))
-        .arg("-lcfutures")
-        // DT_RPATH rather than DT_RUNPATH: it wins over the LD_LIBRARY_PATH that cargo sets
-        // for tests, so the program loads exactly the library in `lib`.
-        .arg("-Wl,--disable-new-dtags")
-        .arg(format!("-Wl,-rpath,{}", lib.display()));
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the C compiler {:?}: {e}", cc[0]));
-    assert!(
-        out.status.success(),
-        "compiling {what} failed ({}):\n{:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        cmd,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(link_cfutures());
+    compile_ok(&mut cmd, what);
 }
 
 /// The task libraries, built once per test process: `libproctasks.so` (linked into every
@@ -381,11 +366,7 @@ fn run(name: &str, exe: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
         orphans,
     };
     if let Some(stacks) = hung {
-        panic!(
-            "{name} did not finish within {} s: killed\n--- thread stacks ---\n{stacks}\n{}",
-            limit.as_secs(),
-            r.report(name)
-        );
+        fail_hung(name, limit, &stacks, &r.report(name));
     }
     r
 }

@@ -132,3 +132,41 @@ pub fn watch(
 pub fn collected(h: JoinHandle<Vec<u8>>) -> String {
     String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned()
 }
+
+/// The linker words for the libcfutures.so cargo built for this run (and libdl, which the
+/// tests that load libraries or interpose functions need on older glibc). DT_RPATH rather
+/// than DT_RUNPATH: it wins over the LD_LIBRARY_PATH that cargo sets for tests, so a program
+/// loads exactly this library.
+pub fn link_cfutures() -> Vec<String> {
+    let lib = lib_dir();
+    vec![
+        format!("-L{}", lib.display()),
+        "-lcfutures".into(),
+        "-ldl".into(),
+        "-Wl,--disable-new-dtags".into(),
+        format!("-Wl,-rpath,{}", lib.display()),
+    ]
+}
+
+/// Runs a compiler command; panics with its output if it cannot run or fails.
+pub fn compile_ok(cmd: &mut Command, what: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the compiler for {what} ({cmd:?}): {e}"));
+    assert!(
+        out.status.success(),
+        "compiling {what} failed ({}):\n{:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        cmd,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Fails the test for a program the watchdog killed, with its thread stacks and output.
+pub fn fail_hung(name: &str, limit: std::time::Duration, stacks: &str, report: &str) -> ! {
+    panic!(
+        "{name} did not finish within {} s: killed\n--- thread stacks ---\n{stacks}\n{report}",
+        limit.as_secs()
+    )
+}
