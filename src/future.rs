@@ -13,7 +13,7 @@
 use std::ffi::{c_int, c_void, CString};
 use std::sync::Arc;
 
-use crate::sync::{lock, spin_until, AtomicU8, Condvar, Mutex, Ordering};
+use crate::sync::{lock, spin_until_every, AtomicU8, Condvar, Mutex, Ordering};
 use crate::wait::Waiter;
 use crate::Deadline;
 
@@ -270,6 +270,11 @@ pub trait Pump: Send + Sync {
     /// replies tend to come back.
     fn spin_budget(&self) -> std::time::Duration {
         RESULT_SPIN
+    }
+
+    /// How many pumps a spinning waiter makes between two yields of the CPU.
+    fn yield_every(&self) -> u32 {
+        crate::sync::YIELD_EVERY
     }
 }
 
@@ -580,7 +585,10 @@ impl Future {
             self.is_done()
         };
         let budget = pump.as_ref().map_or(RESULT_SPIN, |p| p.spin_budget());
-        if spin_until(ready, budget) {
+        let every = pump
+            .as_ref()
+            .map_or(crate::sync::YIELD_EVERY, |p| p.yield_every());
+        if spin_until_every(ready, budget, every) {
             return true;
         }
         drop(pump);

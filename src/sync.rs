@@ -28,7 +28,21 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// work of a typical small task, so a waiter that is likely to be satisfied soon spins first.
 /// The budget is time, not iterations: an iteration's cost varies several-fold between CPUs.
 #[inline]
-pub(crate) fn spin_until(mut ready: impl FnMut() -> bool, budget: std::time::Duration) -> bool {
+pub(crate) fn spin_until(ready: impl FnMut() -> bool, budget: std::time::Duration) -> bool {
+    spin_until_every(ready, budget, YIELD_EVERY)
+}
+
+/// How many checks `spin_until` makes between two yields.
+pub(crate) const YIELD_EVERY: u32 = 32;
+
+/// `spin_until`, yielding the CPU after every `every` checks (at least 1).
+#[inline]
+pub(crate) fn spin_until_every(
+    mut ready: impl FnMut() -> bool,
+    budget: std::time::Duration,
+    every: u32,
+) -> bool {
+    let every = every.max(1);
     if cfg!(loom) || budget.is_zero() {
         return ready();
     }
@@ -39,7 +53,7 @@ pub(crate) fn spin_until(mut ready: impl FnMut() -> bool, budget: std::time::Dur
             return true;
         }
         i = i.wrapping_add(1);
-        if i % 32 == 0 {
+        if i % every == 0 {
             if start.elapsed() >= budget {
                 return ready();
             }

@@ -42,6 +42,8 @@ const SLOTS_PER_WORKER: usize = 16;
 const REPLY_NS_UNKNOWN: u64 = u64::MAX;
 /// Waiters spin longer than the default only while replies take at most this long.
 const LONG_SPIN_REPLY_NS: u64 = 150_000;
+/// Replies slower than this make waiters yield after every pump (see `yield_every`).
+const YIELD_EACH_PUMP_NS: u64 = 20_000;
 /// The longest a waiter spins.
 const MAX_WAITER_SPIN: Duration = Duration::from_micros(200);
 /// How long the manager polls without blocking while jobs are in flight.
@@ -210,6 +212,19 @@ impl crate::future::Pump for Shared {
         Duration::from_nanos(ns + ns / 2)
             .max(crate::future::RESULT_SPIN)
             .min(MAX_WAITER_SPIN)
+    }
+
+    /// A reply that takes tens of microseconds usually means the worker was asleep, and the
+    /// scheduler tends to wake it on the waiter's CPU (a socket write is a "sync" wake-up): the
+    /// waiter then yields after every pump so that the worker runs at once. Quick replies come
+    /// from a worker that is awake on another CPU: yielding would only add system calls.
+    fn yield_every(&self) -> u32 {
+        let ns = self.reply_ns.load(Ordering::Relaxed);
+        if ns > YIELD_EACH_PUMP_NS && ns != REPLY_NS_UNKNOWN {
+            1
+        } else {
+            crate::sync::YIELD_EVERY
+        }
     }
 }
 

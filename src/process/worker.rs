@@ -24,6 +24,8 @@ struct Chan<T: Transport> {
     t: T,
     reader: FrameReader,
     out: Vec<u8>,
+    /// The last wait ended in a real sleep (see `wait_readable`).
+    slept: bool,
 }
 
 enum Read {
@@ -49,21 +51,36 @@ impl<T: Transport> Chan<T> {
     /// Blocks until something is readable (spinning briefly first). `false` at EOF.
     fn wait_readable(&mut self) -> bool {
         let mut got = Read::Nothing;
-        crate::sync::spin_until(
+        // A worker that had gone to sleep was woken on its waiter's CPU, most likely: the
+        // scheduler puts the reader of a socket where its writer runs. That waiter now needs the
+        // CPU to read the reply, so such a worker does not spin after it: it sleeps at once.
+        // It spins again once a job comes back within the spin's time (jobs are flowing).
+        let budget = if self.slept {
+            std::time::Duration::ZERO
+        } else {
+            IDLE_SPIN
+        };
+        let since = std::time::Instant::now();
+        if crate::sync::spin_until(
             || {
                 got = self.read_now();
                 !matches!(got, Read::Nothing)
             },
-            IDLE_SPIN,
-        );
+            budget,
+        ) {
+            self.slept = false;
+            return !matches!(got, Read::Eof);
+        }
         loop {
-            match got {
-                Read::Some => return true,
+            self.t.wait(Interest::Read, None);
+            match self.read_now() {
+                Read::Some => {
+                    self.slept = since.elapsed() > IDLE_SPIN;
+                    return true;
+                }
                 Read::Eof => return false,
                 Read::Nothing => {}
             }
-            self.t.wait(Interest::Read, None);
-            got = self.read_now();
         }
     }
 
@@ -117,6 +134,7 @@ pub(crate) fn run<T: Transport>(transport: T, slots: &SlotTable) -> i32 {
         t: transport,
         reader: FrameReader::default(),
         out: Vec::with_capacity(4096),
+        slept: false,
     };
     ch.send(&Msg::Hello {
         magic: protocol::MAGIC,
