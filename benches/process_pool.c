@@ -9,9 +9,12 @@
 #define _GNU_SOURCE /* malloc_trim */
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,6 +133,47 @@ static double round_trip(int method, int idle) {
     return med;
 }
 
+/* The floor under the idle round trip on this machine: median microseconds for a bare forked
+ * process, asleep in read() on a socketpair after the same 5 ms pause, to echo one byte to a
+ * parent that spins for it (yielding, as cfutures' waiters do). No library, no framing, no
+ * task: one wake-up of a sleeping process and two one-byte messages. */
+static double idle_floor(void) {
+    int sv[2];
+    enum { N = 100 };
+    double v[N], med;
+    pid_t pid;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 0;
+    pid = fork();
+    if (pid == 0) {
+        char c;
+        close(sv[0]);
+        while (read(sv[1], &c, 1) == 1)
+            if (write(sv[1], &c, 1) != 1) break;
+        _exit(0);
+    }
+    close(sv[1]);
+    for (int i = 0; i < N; i++) {
+        char c = 1;
+        struct timespec s = {0, 5 * 1000 * 1000};
+        double t0;
+        nanosleep(&s, NULL);
+        t0 = now();
+        if (write(sv[0], &c, 1) != 1) break;
+        while (recv(sv[0], &c, 1, MSG_DONTWAIT) != 1) sched_yield();
+        v[i] = (now() - t0) * 1e6;
+    }
+    close(sv[0]);
+    waitpid(pid, NULL, 0);
+    for (int i = 1; i < N; i++)
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    med = v[N / 2];
+    return med;
+}
+
 /* Milliseconds from cf_executor_new to the first result. */
 static double first_result(int method) {
     double t0 = now();
@@ -149,9 +193,38 @@ static void *gcd_thread(void *p) {
     return NULL;
 }
 
+/* The 2-process peer: two children forked directly, each computing its pairs as the pthreads
+ * do and writing its sum to a pipe; the parent reads both and reaps them. The least a process
+ * pool can cost: two forks, two pipe messages, two waits. */
+static void gcd_processes(void) {
+    int fd[2][2];
+    pid_t pid[2];
+    for (long i = 0; i < 2; i++) {
+        if (pipe(fd[i]) != 0) {
+            fprintf(stderr, "pipe failed\n");
+            exit(1);
+        }
+        pid[i] = fork();
+        if (pid[i] == 0) {
+            long sum = 0;
+            for (long k = i; k < 6; k += 2) sum += gcd(PAIRS[k][0], PAIRS[k][1]);
+            if (write(fd[i][1], &sum, sizeof sum) != sizeof sum) _exit(1);
+            _exit(0);
+        }
+        close(fd[i][1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        long sum;
+        if (read(fd[i][0], &sum, sizeof sum) != sizeof sum) fprintf(stderr, "gcd child failed\n");
+        close(fd[i][0]);
+        waitpid(pid[i], NULL, 0);
+    }
+}
+
 /* Milliseconds for the six gcd pairs: serial (method -1), two plain pthreads (method -2,
- * their start included) or a 2-worker pool, start included; with `teardown`, also the pool's
- * shutdown (workers exited and reaped). */
+ * their start included), two forked processes (method -3, their start and exit included) or a
+ * 2-worker pool, start included; with `teardown`, also the pool's shutdown (workers exited and
+ * reaped). */
 static double gcd_run(int method, int teardown);
 static double gcd_ms(int method) { return gcd_run(method, 0); }
 static double gcd_total_ms(int method) { return gcd_run(method, 1); }
@@ -170,6 +243,8 @@ static double gcd_run(int method, int teardown) {
                 exit(1);
             }
         for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    } else if (method == -3) {
+        gcd_processes();
     } else {
         cf_executor *ex = make_pool(method, 2);
         cf_map_iter *it;
@@ -238,7 +313,8 @@ static double peer(const char *peers, const char *metric, const char *method) {
 }
 
 static const char *method_name(int method) {
-    return method >= 0 ? NAMES[method] : method == -1 ? "serial" : "2 pthreads";
+    static const char *PEERS[] = {"serial", "2 pthreads", "2 processes", "bare process"};
+    return method >= 0 ? NAMES[method] : PEERS[-method - 1];
 }
 
 static void row(const char *metric, const char *unit, int method, stat s, const char *peers,
@@ -260,15 +336,15 @@ static stat stat_of(double *v, int n) {
     return s;
 }
 
-/* The gcd workload: serial, 2 pthreads and each pool, interleaved within every repetition so
- * that each speed-up compares runs made under the same conditions (this machine's second CPU
- * is not always there: two plain busy threads get 1.3x-1.8x at times). Prints each time, then
- * the median of the per-repetition speed-ups over serial and the pools' figure relative to the
- * 2-pthread peer's. */
+/* The gcd workload: serial, 2 pthreads, 2 forked processes and each pool, interleaved within
+ * every repetition so that each speed-up compares runs made under the same conditions (this
+ * machine's second CPU is not always there: two plain busy threads get 1.3x-1.8x at times).
+ * Prints each time, then the median of the per-repetition speed-ups over serial and the pools'
+ * figure relative to the 2-pthread and 2-process peers'. */
 static void gcd_section(const char *pp) {
-    enum { COLS = 5 }; /* serial, 2 pthreads, forkserver, fork, spawn */
+    enum { COLS = 6, POOL0 = 3 }; /* serial, 2 pthreads, 2 processes, forkserver, fork, spawn */
     double t[COLS][GCD_REPS], v[GCD_REPS];
-    int methods[COLS] = {-1, -2, 0, 1, 2};
+    int methods[COLS] = {-1, -2, -3, 0, 1, 2};
     int cols = getenv("CF_WORKER_PATH") != NULL ? COLS : COLS - 1;
     for (int r = 0; r < GCD_REPS; r++) {
         for (int c = 0; c < cols; c++) {
@@ -281,18 +357,20 @@ static void gcd_section(const char *pp) {
         row("gcd_ms", "ms", methods[c], stat_of(v, GCD_REPS), pp, NULL);
     }
     for (int c = 1; c < cols; c++) {
-        double rel[GCD_REPS];
-        stat s, q;
+        double rel[GCD_REPS], relp[GCD_REPS];
+        stat s, q, qp;
         for (int r = 0; r < GCD_REPS; r++) {
             v[r] = t[0][r] / t[c][r];
-            rel[r] = (t[0][r] / t[c][r]) / (t[0][r] / t[1][r]);
+            rel[r] = t[1][r] / t[c][r];
+            relp[r] = t[2][r] / t[c][r];
         }
         s = stat_of(v, GCD_REPS);
         printf("%-22s %-10s %10.3f x   (%.3f-%.3f)", "gcd_speedup", method_name(methods[c]), s.med,
                s.lo, s.hi);
-        if (c >= 2) {
+        if (c >= POOL0) {
             q = stat_of(rel, GCD_REPS);
-            printf("  of 2 pthreads' %.3f (%.3f-%.3f)  target >= 1.75", q.med, q.lo, q.hi);
+            qp = stat_of(relp, GCD_REPS);
+            printf("  of 2 pthreads' %.3f, of 2 processes' %.3f  target >= 1.75", q.med, qp.med);
         }
         printf("\n");
     }
@@ -322,6 +400,12 @@ int main(int argc, char **argv) {
      * scenarios leave it larger (heap, thread stacks, mappings), which makes every later fork
      * dearer and skews a figure that includes the pool's start. */
     gcd_section(pp);
+    {
+        double fl[REPS];
+        for (int i = 0; i < REPS; i++) fl[i] = idle_floor();
+        row("idle_round_trip_us", "us", -4, stat_of(fl, REPS), NULL,
+            NULL); /* the floor: see idle_floor */
+    }
     for (int m = 0; m < 3; m++) {
         if (m == 2 && getenv("CF_WORKER_PATH") == NULL) {
             printf("spawn: skipped (set CF_WORKER_PATH to the cf-worker program)\n");
