@@ -36,8 +36,10 @@ use crate::{Error, Status};
 
 /// Jobs sent ahead to one worker at most.
 const WINDOW: usize = 8;
-/// Slots per worker (at least `WINDOW`).
+/// Words of the slot table per worker: its job slots, then its reply bell and its job bell.
 const SLOTS_PER_WORKER: usize = 16;
+/// Job slots per worker (at least `WINDOW`).
+const JOB_SLOTS: usize = SLOTS_PER_WORKER - 2;
 /// `reply_ns` before the first reply.
 const REPLY_NS_UNKNOWN: u64 = u64::MAX;
 /// Waiters spin longer than the default only while replies take at most this long.
@@ -118,6 +120,8 @@ enum WState {
 struct Worker {
     pid: i32,
     chan: Box<dyn Transport>,
+    /// Its job bell (the slot table and the word's index), rung after writing to it.
+    bell: (Arc<SlotTable>, usize),
     pidfd: Option<OwnedFd>,
     state: WState,
     hello: bool,
@@ -164,6 +168,8 @@ struct Shared {
     fork_gen: usize,
     /// The manager is (about to be) blocked in poll with nothing in flight.
     manager_asleep: std::sync::atomic::AtomicBool,
+    /// The sum of the workers' reply bells at the last pump that read their channels.
+    rings_seen: std::sync::atomic::AtomicU64,
     /// How long replies take to come back (sent -> done), in nanoseconds: a moving average
     /// that tells waiters how long to keep pumping before they park (see `spin_budget`).
     reply_ns: std::sync::atomic::AtomicU64,
@@ -178,9 +184,19 @@ impl crate::future::Pump for Shared {
     /// arrived and completes their futures, so that the waiter does not depend on the manager
     /// thread waking up. Never blocks: if the pool is busy, the manager is at work anyway.
     fn pump(&self) {
+        // Nothing written since the last look (the bells are counters in shared memory): no
+        // lock, no system call.
+        let rings = (0..self.max_workers)
+            .map(|wi| self.slots.rings(wi * SLOTS_PER_WORKER + JOB_SLOTS))
+            .fold(0u64, u64::wrapping_add);
+        if rings == self.rings_seen.load(Ordering::Acquire) {
+            return;
+        }
         let Ok(mut st) = self.st.try_lock() else {
             return;
         };
+        // Counted before reading: replies written after this still change the sum.
+        self.rings_seen.store(rings, Ordering::Release);
         let mut done = Done::default();
         for wi in 0..st.workers.len() {
             if st.workers[wi].is_some() {
@@ -306,6 +322,7 @@ impl ProcessPool {
             manager: Mutex::new(None),
             fork_gen: crate::executor::fork_generation(),
             manager_asleep: std::sync::atomic::AtomicBool::new(false),
+            rings_seen: std::sync::atomic::AtomicU64::new(0),
             reply_ns: std::sync::atomic::AtomicU64::new(REPLY_NS_UNKNOWN),
             callbacks: Mutex::new(CallbackThread {
                 pool: id,
@@ -690,17 +707,30 @@ fn needs_worker(sh: &Shared, st: &St) -> bool {
 
 /// Writes what a worker's output buffer holds, without blocking. `true` when all is out.
 fn flush(w: &mut Worker) -> bool {
+    let mut wrote = false;
+    let mut all = true;
     while w.out_pos < w.out.len() {
         match w.chan.write(&w.out[w.out_pos..]) {
-            Ok(n) => w.out_pos += n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Ok(n) => {
+                w.out_pos += n;
+                wrote |= n > 0;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                all = false;
+                break;
+            }
             // The worker is gone: its death is seen through its pidfd or the fork server.
             Err(_) => break,
         }
     }
-    w.out.clear();
-    w.out_pos = 0;
-    true
+    if wrote {
+        w.bell.0.ring(w.bell.1);
+    }
+    if all {
+        w.out.clear();
+        w.out_pos = 0;
+    }
+    all
 }
 
 /// Completions gathered under the lock and applied after it is released.
@@ -1121,6 +1151,7 @@ fn install_worker(sh: &Shared, st: &mut St, s: start::Started, wi: usize) {
     let mut w = Worker {
         pid: s.pid,
         chan: Box::new(Socket::new(s.chan)),
+        bell: (Arc::clone(&sh.slots), wi * SLOTS_PER_WORKER + JOB_SLOTS + 1),
         pidfd: s.pidfd,
         state: WState::Starting,
         hello: false,
@@ -1129,7 +1160,7 @@ fn install_worker(sh: &Shared, st: &mut St, s: start::Started, wi: usize) {
         out: Vec::new(),
         out_pos: 0,
         inflight: VecDeque::new(),
-        free_slots: (0..SLOTS_PER_WORKER as u32).rev().collect(),
+        free_slots: (0..JOB_SLOTS as u32).rev().collect(),
         defined: Vec::new(),
         sent: 0,
         expired: None,
@@ -1140,7 +1171,7 @@ fn install_worker(sh: &Shared, st: &mut St, s: start::Started, wi: usize) {
     protocol::encode(
         &Msg::Setup {
             slot_base: (wi * SLOTS_PER_WORKER) as u32,
-            slot_count: SLOTS_PER_WORKER as u32,
+            slot_count: JOB_SLOTS as u32,
             max_tasks: sh.opts.max_tasks_per_child,
             notify_start: sh.opts.task_timeout.is_some(),
             init,

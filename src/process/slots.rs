@@ -7,6 +7,12 @@
 //! the worker swaps (job, PENDING) for (job, RUNNING), the parent's cancel swaps it for
 //! (job, CANCELLED). Exactly one succeeds, so a cancelled task never runs and a started one is
 //! never reported cancelled.
+//!
+//! The two words after a worker's slots are its bells, counters incremented after writing to a
+//! channel: the reply bell (rung by the worker) and the job bell (rung by the parent). Whoever
+//! polls a channel without blocking checks the bell first, so spinning costs no system call
+//! while nothing has come. Blocking waits still poll the channel itself (which also sees it
+//! close): a bell is only a hint, and a missed ring costs time, never a message.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -138,6 +144,19 @@ impl SlotTable {
             )
             .is_ok()
         })
+    }
+
+    /// Rings bell `i` (a word of the table used as a counter) after writing to a channel, so
+    /// that the reader can tell without a system call that there is something to read.
+    pub fn ring(&self, i: usize) {
+        if let Some(s) = self.get(i) {
+            s.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// How many times bell `i` has rung (0 out of range).
+    pub fn rings(&self, i: usize) -> u64 {
+        self.get(i).map_or(0, |s| s.load(Ordering::Acquire))
     }
 
     /// Whether the worker has begun `job` in slot `i`.

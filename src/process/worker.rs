@@ -20,8 +20,18 @@ use crate::future::{run_task, Bytes, Outcome};
 const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// The worker's end of the channel, over any [`Transport`].
-struct Chan<T: Transport> {
+struct Chan<'s, T: Transport> {
     t: T,
+    slots: &'s SlotTable,
+    /// The reply bell's index in `slots` (known from Setup; `None` before, or if out of range).
+    bell: Option<usize>,
+    /// The job bell's index, rung by the parent after writing to us, and its count when we
+    /// last read. While it has not changed and the last read found nothing, there is nothing to
+    /// read: no system call.
+    job_bell: Option<usize>,
+    job_seen: u64,
+    /// The last read may have left bytes in the channel.
+    maybe_more: bool,
     reader: FrameReader,
     out: Vec<u8>,
     /// The last wait ended in a real sleep (see `wait_readable`).
@@ -34,16 +44,30 @@ enum Read {
     Eof,
 }
 
-impl<T: Transport> Chan<T> {
+impl<T: Transport> Chan<'_, T> {
     /// Reads what is available without blocking.
     fn read_now(&mut self) -> Read {
+        if !self.maybe_more {
+            if let Some(b) = self.job_bell {
+                let rings = self.slots.rings(b);
+                if rings == self.job_seen {
+                    return Read::Nothing;
+                }
+                // Counted before reading: a later write rings again.
+                self.job_seen = rings;
+            }
+        }
+        self.maybe_more = true;
         match self.t.read(self.reader.spare()) {
             Ok(0) => Read::Eof,
             Ok(n) => {
                 self.reader.filled(n);
                 Read::Some
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Read::Nothing,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                self.maybe_more = false;
+                Read::Nothing
+            }
             Err(_) => Read::Eof,
         }
     }
@@ -73,6 +97,8 @@ impl<T: Transport> Chan<T> {
         }
         loop {
             self.t.wait(Interest::Read, None);
+            // Woken by the channel itself (data, or its end): read whatever the bell says.
+            self.maybe_more = true;
             match self.read_now() {
                 Read::Some => {
                     self.slept = since.elapsed() > IDLE_SPIN;
@@ -121,9 +147,20 @@ impl<T: Transport> Chan<T> {
 
     /// Writes everything buffered. `Err` when the parent is gone.
     fn flush(&mut self) -> Result<(), ()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
         let r = self.t.write_all(&self.out).map_err(|_| ());
         self.out.clear();
+        self.ring();
         r
+    }
+
+    /// Tells the parent's waiters that replies were written (see the slot table's docs).
+    fn ring(&self) {
+        if let Some(b) = self.bell {
+            self.slots.ring(b);
+        }
     }
 }
 
@@ -135,6 +172,11 @@ pub(crate) fn run<T: Transport>(transport: T, slots: &SlotTable) -> i32 {
         reader: FrameReader::default(),
         out: Vec::with_capacity(4096),
         slept: false,
+        slots,
+        bell: None,
+        job_bell: None,
+        job_seen: 0,
+        maybe_more: true,
     };
     ch.send(&Msg::Hello {
         magic: protocol::MAGIC,
@@ -155,6 +197,14 @@ pub(crate) fn run<T: Transport>(transport: T, slots: &SlotTable) -> i32 {
     else {
         return 0;
     };
+    // The bells are the two words after this worker's slots.
+    let bell = slot_base as usize + slot_count as usize;
+    if bell + 1 < slots.len() {
+        ch.bell = Some(bell);
+        ch.job_bell = Some(bell + 1);
+        ch.job_seen = slots.rings(bell + 1);
+        ch.maybe_more = true;
+    }
     let mut loader = Loader::default();
     if let Some((f, arg)) = init {
         let outcome = match loader.resolve(&f) {
@@ -279,6 +329,7 @@ fn send_done<T: Transport>(ch: &mut Chan<T>, job: u64, items: Vec<ItemOutcome>) 
             protocol::encode_done1_header(&mut ch.out, job, data.len());
             if ch.flush().is_ok() {
                 let _ = ch.t.write_all(data.as_slice());
+                ch.ring();
             }
             return;
         }
