@@ -1083,9 +1083,16 @@ fn read_worker(st: &mut St, wi: usize, done: &mut Done, drain: bool) {
         let Some(w) = st.workers[wi].as_mut() else {
             return;
         };
+        let room = w.reader.spare().len();
+        // A read shorter than the room took all there was: stop after it, without a read that
+        // would only say so (the manager's poll, or the reply bell for waiters, tells of more).
+        let mut all_read = drain;
         match w.chan.read(w.reader.spare()) {
             Ok(0) => return, // EOF: the death is handled through the pidfd or the fork server
-            Ok(n) => w.reader.filled(n),
+            Ok(n) => {
+                w.reader.filled(n);
+                all_read = all_read || n < room;
+            }
             Err(_) => return, // nothing more now
         }
         loop {
@@ -1115,7 +1122,7 @@ fn read_worker(st: &mut St, wi: usize, done: &mut Done, drain: bool) {
             }
         }
         budget -= 1;
-        if budget == 0 {
+        if budget == 0 || (all_read && !drain) {
             return;
         }
     }

@@ -57,11 +57,13 @@ impl<T: Transport> Chan<'_, T> {
                 self.job_seen = rings;
             }
         }
-        self.maybe_more = true;
+        let room = self.reader.spare().len();
         match self.t.read(self.reader.spare()) {
             Ok(0) => Read::Eof,
             Ok(n) => {
                 self.reader.filled(n);
+                // A short read took all there was (a stream socket gives what it has).
+                self.maybe_more = n == room || self.job_bell.is_none();
                 Read::Some
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
