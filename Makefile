@@ -2,7 +2,7 @@
 #
 #   make          cargo build --release, then build and run every examples/*.c
 #   make test     rustfmt check, clippy, the whole Rust + C suite (nextest), loom model checks
-#   make bench    the thread pool benchmark
+#   make bench    the side-by-side benchmark (scripts/bench)
 #   make clean    remove build products
 
 CARGO ?= cargo
@@ -80,10 +80,7 @@ loom:
 	fi
 
 bench: build/bench/process_pool
-	$(CARGO) bench --bench thread_pool
-	@echo; echo "=== process pool (Python's ProcessPoolExecutor measured first, for the ratios) ==="
-	python3 benches/process_pool_peers.py > build/bench/python_peers.txt || echo "python3 peers failed; ratios omitted"
-	CF_WORKER_PATH=$(abspath $(TARGET_DIR)/release/cf-worker) ./build/bench/process_pool build/bench/python_peers.txt
+	scripts/bench
 
 build/bench:
 	mkdir -p $@
