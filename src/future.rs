@@ -13,7 +13,7 @@
 use std::ffi::{c_int, c_void, CString};
 use std::sync::Arc;
 
-use crate::sync::{lock, spin_until_every, AtomicU8, Condvar, Mutex, Ordering};
+use crate::sync::{lock, spin_until_yielding, AtomicU8, Condvar, Mutex, Ordering};
 use crate::wait::Waiter;
 use crate::Deadline;
 
@@ -272,9 +272,9 @@ pub trait Pump: Send + Sync {
         RESULT_SPIN
     }
 
-    /// How many pumps a spinning waiter makes between two yields of the CPU.
-    fn yield_every(&self) -> u32 {
-        crate::sync::YIELD_EVERY
+    /// When a spinning waiter gives its CPU away.
+    fn yielding(&self) -> crate::sync::Yield {
+        crate::sync::Yield::Every(crate::sync::YIELD_EVERY)
     }
 }
 
@@ -585,10 +585,12 @@ impl Future {
             self.is_done()
         };
         let budget = pump.as_ref().map_or(RESULT_SPIN, |p| p.spin_budget());
-        let every = pump
+        let yielding = pump
             .as_ref()
-            .map_or(crate::sync::YIELD_EVERY, |p| p.yield_every());
-        if spin_until_every(ready, budget, every) {
+            .map_or(crate::sync::Yield::Every(crate::sync::YIELD_EVERY), |p| {
+                p.yielding()
+            });
+        if spin_until_yielding(ready, budget, yielding) {
             return true;
         }
         drop(pump);

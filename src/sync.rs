@@ -29,37 +29,59 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The budget is time, not iterations: an iteration's cost varies several-fold between CPUs.
 #[inline]
 pub(crate) fn spin_until(ready: impl FnMut() -> bool, budget: std::time::Duration) -> bool {
-    spin_until_every(ready, budget, YIELD_EVERY)
+    spin_until_yielding(ready, budget, Yield::Every(YIELD_EVERY))
 }
 
 /// How many checks `spin_until` makes between two yields.
 pub(crate) const YIELD_EVERY: u32 = 32;
 
-/// `spin_until`, yielding the CPU after every `every` checks (at least 1).
+/// When a spinning thread gives its CPU away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Yield {
+    /// After every so many checks (at least 1): for checks that cost about the same each time.
+    Every(u32),
+    /// After so much time: for checks whose cost varies a lot (a pump that usually finds
+    /// nothing in shared memory, but sometimes reads a channel), where a count would make the
+    /// thread yield far too often or far too seldom.
+    After(std::time::Duration),
+}
+
+/// `spin_until`, yielding the CPU as `yielding` says.
 #[inline]
-pub(crate) fn spin_until_every(
+pub(crate) fn spin_until_yielding(
     mut ready: impl FnMut() -> bool,
     budget: std::time::Duration,
-    every: u32,
+    yielding: Yield,
 ) -> bool {
-    let every = every.max(1);
     if cfg!(loom) || budget.is_zero() {
         return ready();
     }
     let start = std::time::Instant::now();
+    let mut last_yield = start;
     let mut i = 0u32;
     loop {
         if ready() {
             return true;
         }
         i = i.wrapping_add(1);
-        if i % every == 0 {
-            if start.elapsed() >= budget {
-                return ready();
+        match yielding {
+            Yield::Every(n) if i % n.max(1) == 0 => {
+                if start.elapsed() >= budget {
+                    return ready();
+                }
+                std::thread::yield_now();
             }
-            std::thread::yield_now();
-        } else {
-            std::hint::spin_loop();
+            Yield::After(gap) if i % YIELD_EVERY == 0 => {
+                let now = std::time::Instant::now();
+                if now - start >= budget {
+                    return ready();
+                }
+                if now - last_yield >= gap {
+                    std::thread::yield_now();
+                    last_yield = now;
+                }
+            }
+            _ => std::hint::spin_loop(),
         }
     }
 }

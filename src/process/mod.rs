@@ -44,8 +44,10 @@ const JOB_SLOTS: usize = SLOTS_PER_WORKER - 2;
 const REPLY_NS_UNKNOWN: u64 = u64::MAX;
 /// Waiters spin longer than the default only while replies take at most this long.
 const LONG_SPIN_REPLY_NS: u64 = 150_000;
-/// Replies slower than this make waiters yield after every pump (see `yield_every`).
+/// Replies slower than this make waiters yield after every pump (see `yielding`).
 const YIELD_EACH_PUMP_NS: u64 = 20_000;
+/// A waiter spinning for a quick reply yields its CPU at most this often.
+const WAITER_YIELD_GAP: Duration = Duration::from_micros(20);
 /// The longest a waiter spins.
 const MAX_WAITER_SPIN: Duration = Duration::from_micros(200);
 /// How long the manager polls without blocking while jobs are in flight.
@@ -233,13 +235,16 @@ impl crate::future::Pump for Shared {
     /// A reply that takes tens of microseconds usually means the worker was asleep, and the
     /// scheduler tends to wake it on the waiter's CPU (a socket write is a "sync" wake-up): the
     /// waiter then yields after every pump so that the worker runs at once. Quick replies come
-    /// from a worker that is awake on another CPU: yielding would only add system calls.
-    fn yield_every(&self) -> u32 {
+    /// from a worker that is awake on another CPU: the waiter yields only now and then (by
+    /// time: a pump that finds the bells unchanged costs nanoseconds, one that reads costs
+    /// microseconds; yielding every few nanoseconds handed the CPU to the manager thread, which
+    /// then took the reply and made the waiter wait for it: 6 us round trips became 11-35 us).
+    fn yielding(&self) -> crate::sync::Yield {
         let ns = self.reply_ns.load(Ordering::Relaxed);
         if ns > YIELD_EACH_PUMP_NS && ns != REPLY_NS_UNKNOWN {
-            1
+            crate::sync::Yield::Every(1)
         } else {
-            crate::sync::YIELD_EVERY
+            crate::sync::Yield::After(WAITER_YIELD_GAP)
         }
     }
 }
