@@ -250,6 +250,16 @@ def per_task_us(r):
     return None
 
 
+def plot_label(r):
+    """The implementation's name, saying which pool a cfutures row belongs to."""
+    name = r["implementation"]
+    if name == "cfutures" and r["part"] == "thread_pool":
+        return "cfutures thread pool"
+    if name.startswith("cfutures ") and r["part"] == "process_pool":
+        return "cfutures process pool, " + name[len("cfutures ") :]
+    return name
+
+
 def plot(rows, path):
     try:
         import matplotlib
@@ -266,17 +276,19 @@ def plot(rows, path):
         y = per_task_us(r)
         if y is None:
             continue
-        series.setdefault(r["implementation"], []).append((r["n"], y))
+        series.setdefault(plot_label(r), []).append((r["n"], y))
     if not series:
         print("note: no scaling rows: no plot")
         return False
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=110)
-    for name in sorted(series, key=lambda n: (not n.startswith("cfutures"), n)):
+    colours = plt.get_cmap("tab20").colors
+    for k, name in enumerate(sorted(series, key=lambda n: (not n.startswith("cfutures"), n))):
         pts = sorted(series[name])
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         cf = name.startswith("cfutures")
-        style = "-" if cf else "--"
-        ax.plot(xs, ys, style, marker="o", linewidth=2.4 if cf else 1.3, label=name)
+        ax.plot(xs, ys, "-" if cf else "--", marker="o" if cf else "s", markersize=5,
+                linewidth=2.6 if cf else 1.3, color=colours[(2 * k) % 20 + (k // 10) % 2],
+                label=name)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("tasks submitted, then every result taken (2 workers)")
