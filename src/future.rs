@@ -13,7 +13,7 @@
 use std::ffi::{c_int, c_void, CString};
 use std::sync::Arc;
 
-use crate::sync::{lock, spin_until_yielding, AtomicU8, Condvar, Mutex, Ordering};
+use crate::sync::{lock, spin_until_yielding, AtomicU32, AtomicU8, Condvar, Mutex, Ordering};
 use crate::wait::Waiter;
 use crate::Deadline;
 
@@ -281,8 +281,9 @@ pub trait Pump: Send + Sync {
 enum Slot {
     /// Pending: the task to run.
     Task(Task),
-    /// Pending or running, handed to an executor that can be pumped (kept until done).
-    Driven(Arc<dyn Pump>),
+    /// Pending or running, handed to an executor that can be pumped (kept until done), with
+    /// the cancel gate while the work has been handed over but not begun.
+    Driven(Arc<dyn Pump>, Option<Gate>),
     /// Running, or pending without a task.
     Empty,
     /// Finished (or cancelled: `Empty` stays).
@@ -309,12 +310,35 @@ pub struct Gate {
 
 struct Inner {
     slot: Slot,
-    /// Set while the work has been handed over but not begun.
-    gate: Option<Gate>,
+    /// Done-callbacks and waiters, made on first use: most futures have neither, and a small
+    /// future is what lets a million of them be pending in little memory.
+    listeners: Option<Box<Listeners>>,
+}
+
+#[derive(Default)]
+struct Listeners {
     callbacks: Vec<Callback>,
     waiters: Vec<(Arc<Waiter>, usize)>,
-    /// Threads parked in `wait_done` on `cond`; notify only when there are some.
-    sleepers: u32,
+}
+
+impl Inner {
+    fn listeners(&mut self) -> &mut Listeners {
+        self.listeners.get_or_insert_with(Box::default)
+    }
+
+    /// The cancel gate, if the work has been handed over and not begun.
+    fn gate(&mut self) -> Option<&mut Option<Gate>> {
+        match &mut self.slot {
+            Slot::Driven(_, g) => Some(g),
+            _ => None,
+        }
+    }
+
+    fn clear_gate(&mut self) {
+        if let Some(g) = self.gate() {
+            *g = None;
+        }
+    }
 }
 
 /// A future. Shared through `Arc`; the C handle is `Arc::into_raw`.
@@ -324,6 +348,9 @@ pub struct Future {
     /// Made by `new_driven`: waiters may pump its executor (fixed at construction, so the
     /// result path of other futures never takes the lock to find out).
     driven: bool,
+    /// Threads parked in `wait_done` on `cond`; notify only when there are some. Changed and
+    /// read only under `inner`'s lock (an atomic only to sit outside it: `Inner` stays small).
+    sleepers: AtomicU32,
     inner: Mutex<Inner>,
     cond: Condvar,
 }
@@ -350,13 +377,11 @@ impl Future {
     pub fn new(task: Option<Task>) -> Future {
         Future {
             state: AtomicU8::new(State::Pending as u8),
+            sleepers: AtomicU32::new(0),
             driven: false,
             inner: Mutex::new(Inner {
                 slot: task.map_or(Slot::Empty, Slot::Task),
-                gate: None,
-                callbacks: Vec::new(),
-                waiters: Vec::new(),
-                sleepers: 0,
+                listeners: None,
             }),
             cond: Condvar::new(),
         }
@@ -366,7 +391,7 @@ impl Future {
     pub fn new_driven(pump: Arc<dyn Pump>) -> Future {
         let mut f = Future::new(None);
         f.driven = true;
-        lock(&f.inner).slot = Slot::Driven(pump);
+        lock(&f.inner).slot = Slot::Driven(pump, None);
         f
     }
 
@@ -406,19 +431,24 @@ impl Future {
         if let Slot::Task(_) = g.slot {
             g.slot = Slot::Empty;
         }
-        g.gate = None;
+        g.clear_gate();
         true
     }
 
-    /// Installs (or with `None` removes) the cancel gate of a pending future. `false` if the
-    /// future is no longer pending.
+    /// Installs (or with `None` removes) the cancel gate of a pending future made by
+    /// `new_driven`. `false` if the future is no longer pending (or not driven).
     pub fn set_gate(&self, gate: Option<Gate>) -> bool {
         let mut g = lock(&self.inner);
         if self.state.load(Ordering::Relaxed) != State::Pending as u8 {
             return false;
         }
-        g.gate = gate;
-        true
+        match g.gate() {
+            Some(slot) => {
+                *slot = gate;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Cancels a pending future: `true` if it is now cancelled (also when it already was),
@@ -485,9 +515,12 @@ impl Future {
         }
         let mut g = lock(&self.inner);
         if self.state() == State::Pending {
-            if let Some(gate) = &g.gate {
-                if gate.gate.started(gate.token) {
-                    g.gate = None;
+            if let Some(slot) = g.gate() {
+                if slot
+                    .as_ref()
+                    .is_some_and(|gate| gate.gate.started(gate.token))
+                {
+                    *slot = None;
                     self.state.store(State::Running as u8, Ordering::Release);
                 }
             }
@@ -516,16 +549,18 @@ impl Future {
                 return Err(cur);
             }
             if to == State::Cancelled {
-                if let Some(gate) = &g.gate {
-                    if !gate.gate.try_cancel(gate.token) {
+                if let Some(slot) = g.gate() {
+                    if slot
+                        .as_ref()
+                        .is_some_and(|gate| !gate.gate.try_cancel(gate.token))
+                    {
                         // Its worker has begun it: it is running, whatever we saw so far.
-                        g.gate = None;
+                        *slot = None;
                         self.state.store(State::Running as u8, Ordering::Release);
                         return Err(State::Running);
                     }
                 }
             }
-            g.gate = None;
             g.slot = match outcome {
                 Some(o) => Slot::Done(o),
                 None => Slot::Empty,
@@ -536,12 +571,13 @@ impl Future {
             // future that finished later). Waiter locks are never held while taking a future
             // lock, so this cannot deadlock.
             let failed = to == State::Failed;
-            for (w, token) in std::mem::take(&mut g.waiters) {
+            let listeners = g.listeners.take().map(|b| *b).unwrap_or_default();
+            for (w, token) in listeners.waiters {
                 w.notify(token, failed);
             }
             self.state.store(to as u8, Ordering::Release);
-            let wake = g.sleepers > 0;
-            (std::mem::take(&mut g.callbacks), wake)
+            let wake = self.sleepers.load(Ordering::Relaxed) > 0;
+            (listeners.callbacks, wake)
         };
         if wake {
             self.cond.notify_all();
@@ -555,7 +591,7 @@ impl Future {
         {
             let mut g = lock(&self.inner);
             if !self.is_done() {
-                g.callbacks.push(cb);
+                g.listeners().callbacks.push(cb);
                 return;
             }
         }
@@ -572,7 +608,7 @@ impl Future {
         }
         let pump = if self.driven {
             match &lock(&self.inner).slot {
-                Slot::Driven(p) => Some(Arc::clone(p)),
+                Slot::Driven(p, _) => Some(Arc::clone(p)),
                 _ => None,
             }
         } else {
@@ -599,14 +635,14 @@ impl Future {
             if self.is_done() {
                 return true;
             }
-            g.sleepers += 1;
+            self.sleepers.fetch_add(1, Ordering::Relaxed);
             g = match deadline.remaining() {
                 None => match self.cond.wait(g) {
                     Ok(g) => g,
                     Err(p) => p.into_inner(),
                 },
                 Some(left) if left.is_zero() => {
-                    g.sleepers -= 1;
+                    self.sleepers.fetch_sub(1, Ordering::Relaxed);
                     return false;
                 }
                 Some(left) => match self.cond.wait_timeout(g, left) {
@@ -614,7 +650,7 @@ impl Future {
                     Err(p) => p.into_inner().0,
                 },
             };
-            g.sleepers -= 1;
+            self.sleepers.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -641,15 +677,17 @@ impl Future {
         if s.is_done() {
             return Some(s == State::Failed);
         }
-        g.waiters.push((Arc::clone(waiter), token));
+        g.listeners().waiters.push((Arc::clone(waiter), token));
         None
     }
 
     /// Removes `waiter` if it is still installed (it is not once the future completed).
     pub(crate) fn remove_waiter(&self, waiter: &Arc<Waiter>) {
         let mut g = lock(&self.inner);
-        if let Some(i) = g.waiters.iter().position(|(w, _)| Arc::ptr_eq(w, waiter)) {
-            g.waiters.swap_remove(i);
+        if let Some(l) = g.listeners.as_mut() {
+            if let Some(i) = l.waiters.iter().position(|(w, _)| Arc::ptr_eq(w, waiter)) {
+                l.waiters.swap_remove(i);
+            }
         }
     }
 
@@ -664,7 +702,10 @@ impl Future {
 
     /// Number of waiters installed (for tests of waiter cleanup).
     pub fn waiter_count(&self) -> usize {
-        lock(&self.inner).waiters.len()
+        lock(&self.inner)
+            .listeners
+            .as_ref()
+            .map_or(0, |l| l.waiters.len())
     }
 }
 

@@ -95,18 +95,68 @@ impl Default for ProcessOptions {
 struct Job {
     id: u64,
     fid: u32,
-    /// One future per item; a map chunk has one future for all its items, whose result is
-    /// the chunk's item records (read by the map iterator).
-    futures: Vec<Arc<Future>>,
+    /// Its future; a map chunk has one future for all its items, whose result is the chunk's
+    /// item records (read by the map iterator).
+    futures: JobFuture,
     chunked: bool,
     n: u32,
     item_len: u64,
     data: Bytes,
     /// Where it was sent: worker index and slot (relative to the worker's base).
-    at: Option<(usize, u32)>,
+    at: Option<(u32, u32)>,
     /// When it was written to its worker.
-    sent: Option<Instant>,
-    started: Option<Instant>,
+    sent: Stamp,
+    started: Stamp,
+}
+
+/// An optional instant in 8 bytes: nanoseconds since a process-wide epoch, 0 for none (an
+/// `Option<Instant>` takes 16, and a million queued jobs carry two each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp(u64);
+
+impl Stamp {
+    const NONE: Stamp = Stamp(0);
+
+    fn epoch() -> Instant {
+        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *EPOCH.get_or_init(Instant::now)
+    }
+
+    fn now() -> Stamp {
+        let e = Self::epoch();
+        Stamp((e.elapsed().as_nanos() as u64).max(1))
+    }
+
+    fn get(self) -> Option<Instant> {
+        (self.0 != 0).then(|| Self::epoch() + Duration::from_nanos(self.0))
+    }
+}
+
+/// A job's one future, shaped as a collection of one for the code that goes over a job's
+/// futures. (It was a `Vec`: a heap block of its own for every queued job.)
+struct JobFuture(Arc<Future>);
+
+impl std::ops::Deref for JobFuture {
+    type Target = [Arc<Future>];
+    fn deref(&self) -> &[Arc<Future>] {
+        std::slice::from_ref(&self.0)
+    }
+}
+
+impl IntoIterator for JobFuture {
+    type Item = Arc<Future>;
+    type IntoIter = std::iter::Once<Arc<Future>>;
+    fn into_iter(self) -> Self::IntoIter {
+        std::iter::once(self.0)
+    }
+}
+
+impl<'a> IntoIterator for &'a JobFuture {
+    type Item = &'a Arc<Future>;
+    type IntoIter = std::slice::Iter<'a, Arc<Future>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -368,7 +418,7 @@ impl ProcessPool {
     /// Submits `func(arg)`.
     pub fn submit(&self, func: TaskFn, arg: Bytes) -> Result<Arc<Future>, Error> {
         let f = Arc::new(self.new_future());
-        self.submit_job(func, vec![Arc::clone(&f)], false, 1, arg.len() as u64, arg)?;
+        self.submit_job(func, Arc::clone(&f), false, 1, arg.len() as u64, arg)?;
         Ok(f)
     }
 
@@ -394,8 +444,7 @@ impl ProcessPool {
             let data = Bytes::copy_from(&args[i * item_len..(i + k) * item_len])
                 .ok_or_else(|| Error::new(Status::NoMemory, "out of memory copying arguments"));
             let submitted = data.and_then(|data| {
-                let job = vec![Arc::clone(&f)];
-                self.submit_job(func, job, true, k as u32, item_len as u64, data)
+                self.submit_job(func, Arc::clone(&f), true, k as u32, item_len as u64, data)
             });
             if let Err(e) = submitted {
                 for (f, _) in all.iter().rev() {
@@ -418,7 +467,7 @@ impl ProcessPool {
     fn submit_job(
         &self,
         func: TaskFn,
-        futures: Vec<Arc<Future>>,
+        future: Arc<Future>,
         chunked: bool,
         n: u32,
         item_len: u64,
@@ -447,14 +496,14 @@ impl ProcessPool {
         st.queue.push_back(Job {
             id,
             fid,
-            futures,
+            futures: JobFuture(future),
             chunked,
             n,
             item_len,
             data,
             at: None,
-            sent: None,
-            started: None,
+            sent: Stamp::NONE,
+            started: Stamp::NONE,
         });
         // Wake a manager that sleeps: the reply is then read by a manager already awake
         // (its wake-up overlaps the task instead of following it).
@@ -527,8 +576,8 @@ fn function_id(sh: &Shared, st: &mut St, func: TaskFn) -> Result<u32, Error> {
 fn take_unstarted(sh: &Shared, st: &mut St) -> Vec<Arc<Future>> {
     let mut out: Vec<Arc<Future>> = st.queue.drain(..).flat_map(|j| j.futures).collect();
     for (id, job) in &st.jobs {
-        if let (Some((w, slot)), None) = (job.at, job.started) {
-            let tok = slots::token((w * SLOTS_PER_WORKER) as u32 + slot, *id);
+        if let (Some((w, slot)), None) = (job.at, job.started.get()) {
+            let tok = slots::token(w * SLOTS_PER_WORKER as u32 + slot, *id);
             if crate::future::CancelGate::try_cancel(&*sh.slots, tok) {
                 out.extend(job.futures.iter().cloned());
             }
@@ -661,8 +710,8 @@ fn dispatch(sh: &Shared, st: &mut St) -> bool {
         protocol::encode_run_header(&mut w.out, job.id, slot, job.fid, job.n, job.item_len);
         // The job keeps its data until it is done, to be sent again if its worker dies.
         w.out.extend_from_slice(job.data.as_slice());
-        job.at = Some((wi, slot));
-        job.sent = Some(Instant::now());
+        job.at = Some((wi as u32, slot));
+        job.sent = Stamp::now();
         w.inflight.push_back(job.id);
         w.sent += 1;
         if max_tasks > 0 && w.sent >= max_tasks {
@@ -683,7 +732,7 @@ thread_local! {
     static TO_CANCEL: std::cell::RefCell<Vec<Arc<Future>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn cancel_later(fs: Vec<Arc<Future>>) {
+fn cancel_later(fs: impl IntoIterator<Item = Arc<Future>>) {
     TO_CANCEL.with(|t| t.borrow_mut().extend(fs));
 }
 
@@ -765,7 +814,13 @@ impl Done {
         }
     }
 
-    fn fail(&mut self, fs: Vec<Arc<Future>>, kind: FailKind, code: i32, msg: &str) {
+    fn fail(
+        &mut self,
+        fs: impl IntoIterator<Item = Arc<Future>>,
+        kind: FailKind,
+        code: i32,
+        msg: &str,
+    ) {
         for f in fs {
             let o = Outcome::failed(kind, code, msg.to_string());
             self.outcomes.push((f, o));
@@ -924,7 +979,7 @@ fn on_exit(sh: &Shared, st: &mut St, wi: usize, status: Option<i32>, done: &mut 
         let slot = job
             .at
             .map_or(0, |(_, s)| (wi * SLOTS_PER_WORKER) as u32 + s);
-        let started = job.started.is_some() || sh.slots.is_running(slot as usize, id);
+        let started = job.started.get().is_some() || sh.slots.is_running(slot as usize, id);
         if w.expired == Some(id) {
             let limit = sh.opts.task_timeout.unwrap_or_default().as_secs_f64();
             let msg = format!(
@@ -1010,7 +1065,7 @@ fn on_msg(st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Result<(), Strin
                 return Err(format!("started unknown job {job}"));
             }
             if let Some(j) = st.jobs.get_mut(&job) {
-                j.started = Some(Instant::now());
+                j.started = Stamp::now();
                 for f in &j.futures {
                     f.mark_running();
                 }
@@ -1018,7 +1073,7 @@ fn on_msg(st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Result<(), Strin
         }
         Msg::Done { job, items } => {
             let j = finish_job(st, wi, job)?;
-            done.reply = j.sent.map(|t| t.elapsed());
+            done.reply = j.sent.get().map(|t| t.elapsed());
             if items.len() != j.n as usize {
                 return Err(format!("{} results for {} items", items.len(), j.n));
             }
@@ -1043,7 +1098,7 @@ fn on_msg(st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Result<(), Strin
         }
         Msg::DoneRaw { job, n, items } => {
             let j = finish_job(st, wi, job)?;
-            done.reply = j.sent.map(|t| t.elapsed());
+            done.reply = j.sent.get().map(|t| t.elapsed());
             if !j.chunked || j.n != n {
                 return Err(format!("{n} results for a job of {} items", j.n));
             }
@@ -1322,7 +1377,9 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
                 let Some(job) = jobs.get(&front) else {
                     continue;
                 };
-                let Some(t0) = job.started else { continue };
+                let Some(t0) = job.started.get() else {
+                    continue;
+                };
                 let deadline = t0 + limit * job.n;
                 if now >= deadline {
                     w.expired = Some(front);
