@@ -719,6 +719,33 @@ static void memory_section(void) {
            0, peak, MEM_REPS);
 }
 
+/* The scenarios measured the same way for each start method, in this order. */
+typedef struct {
+    double (*f)(int, int, size_t);
+    int n;
+    size_t k;
+    spec row;
+} scenario;
+
+static const scenario SCENARIOS[] = {
+    {f_map, 200000, 64,
+     {"map64_us_per_task", "map_chunksize_64", "us/task", 0, 0.1, 0,
+      "cf_map over 200000 no-op items, chunksize 64, every result taken; 2 workers"}},
+    {f_map, 50000, 1,
+     {"map1_us_per_task", "map_chunksize_1", "us/task", 0, 0, 0,
+      "cf_map over 50000 no-op items, chunksize 1, every result taken; 2 workers"}},
+    {f_rt, 0, 0,
+     {"round_trip_us", "round_trip", "us", 0, 5, 0,
+      "back-to-back submit -> result of one no-op task; each value the median of 5000"}},
+    {f_rt, 1, 0,
+     {"idle_round_trip_us", "idle_round_trip", "us", 0, 70, 0,
+      "submit -> result of one no-op task after a 5 ms sleep (workers idle); each value the "
+      "median of 100"}},
+    {f_gcd_total, 0, 0,
+     {"gcd_with_teardown_ms", "gcd_with_teardown", "ms", 0, 0, 0,
+      "the gcd workload with pool start and shutdown (workers exited and reaped) included"}},
+};
+
 int main(int argc, char **argv) {
     static char peers_buf[65536];
     const char *peers_path = NULL, *json_path = NULL;
@@ -795,30 +822,11 @@ int main(int argc, char **argv) {
             continue;
         }
         scaling_section(m);
-        measure(f_map, m, 200000, 64, REPS, v);
-        report((spec){"map64_us_per_task", "map_chunksize_64", "us/task", 0, 0.1, 0,
-                      "cf_map over 200000 no-op items, chunksize 64, every result taken; "
-                      "2 workers"},
-               m, v, REPS);
-        measure(f_map, m, 50000, 1, REPS, v);
-        report((spec){"map1_us_per_task", "map_chunksize_1", "us/task", 0, 0, 0,
-                      "cf_map over 50000 no-op items, chunksize 1, every result taken; 2 workers"},
-               m, v, REPS);
-        measure(f_rt, m, 0, 0, REPS, v);
-        report((spec){"round_trip_us", "round_trip", "us", 0, 5, 0,
-                      "back-to-back submit -> result of one no-op task; each value the median "
-                      "of 5000"},
-               m, v, REPS);
-        measure(f_rt, m, 1, 0, REPS, v);
-        report((spec){"idle_round_trip_us", "idle_round_trip", "us", 0, 70, 0,
-                      "submit -> result of one no-op task after a 5 ms sleep (workers idle); "
-                      "each value the median of 100"},
-               m, v, REPS);
-        measure(f_gcd_total, m, 0, 0, REPS, v);
-        report((spec){"gcd_with_teardown_ms", "gcd_with_teardown", "ms", 0, 0, 0,
-                      "the gcd workload with pool start and shutdown (workers exited and "
-                      "reaped) included"},
-               m, v, REPS);
+        for (size_t i = 0; i < sizeof SCENARIOS / sizeof SCENARIOS[0]; i++) {
+            const scenario *sc = &SCENARIOS[i];
+            measure(sc->f, m, sc->n, sc->k, REPS, v);
+            report(sc->row, m, v, REPS);
+        }
         payload_section(m);
     }
     memory_section();

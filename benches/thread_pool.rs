@@ -816,21 +816,11 @@ def rss():
 
 mode, reps, n, warm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 out = []
-if mode == 'throughput':
+if mode in ('throughput', 'scaling'):
+    # Scaling warms up on at most `warm` tasks: a full batch of 1e6 would add ~30 s.
+    warm_n = n if mode == 'throughput' else min(n, warm)
     with cf.ThreadPoolExecutor(max_workers=2) as ex:
-        for f in [ex.submit(noop) for _ in range(n)]:
-            f.result()
-        for _ in range(reps):
-            t = now()
-            fs = [ex.submit(noop) for _ in range(n)]
-            for i in range(n):
-                fs[i].result()
-                fs[i] = None
-            out.append((now() - t) / n)
-            del fs
-elif mode == 'scaling':
-    with cf.ThreadPoolExecutor(max_workers=2) as ex:
-        for f in [ex.submit(noop) for _ in range(min(n, warm))]:
+        for f in [ex.submit(noop) for _ in range(warm_n)]:
             f.result()
         for _ in range(reps):
             t = now()
@@ -991,24 +981,37 @@ fn throughput(r: &mut Report) {
 // ---------------------------------------------------------------------------------------------
 // Scenarios 2 and 3: round trips
 
+/// Median nanoseconds of `n` round trips, each `one(i)` (submit, take the result, free),
+/// after `pause` when given (the idle scenario).
+fn round_trips(
+    n: usize,
+    pause: Option<Duration>,
+    samples: &mut Vec<f64>,
+    mut one: impl FnMut(u64),
+) -> f64 {
+    samples.clear();
+    for i in 0..n as u64 {
+        if let Some(p) = pause {
+            std::thread::sleep(p);
+        }
+        let t = Instant::now();
+        one(i);
+        samples.push(t.elapsed().as_nanos() as f64);
+    }
+    median(samples)
+}
+
 fn cf_round_trips(
     ex: *mut cf_executor,
     n: usize,
     pause: Option<Duration>,
     samples: &mut Vec<f64>,
 ) -> f64 {
-    samples.clear();
-    for _ in 0..n {
-        if let Some(p) = pause {
-            std::thread::sleep(p);
-        }
-        let t = Instant::now();
+    round_trips(n, pause, samples, |_| {
         let f = cf_sub(ex, noop_task, &[]);
         cf_wait_result(f);
         cf_future_free(f);
-        samples.push(t.elapsed().as_nanos() as f64);
-    }
-    median(samples)
+    })
 }
 
 fn bare_round_trips(
@@ -1018,18 +1021,9 @@ fn bare_round_trips(
     pause: Option<Duration>,
     samples: &mut Vec<f64>,
 ) -> f64 {
-    samples.clear();
-    for i in 0..n as u64 {
-        if let Some(d) = pause {
-            std::thread::sleep(d);
-        }
-        let t = Instant::now();
-        let pend = p.submit(kind, noop_job, i);
-        black_box(pend.get());
-        drop(pend);
-        samples.push(t.elapsed().as_nanos() as f64);
-    }
-    median(samples)
+    round_trips(n, pause, samples, |i| {
+        black_box(p.submit(kind, noop_job, i).get());
+    })
 }
 
 fn crate_round_trips(
@@ -1038,18 +1032,9 @@ fn crate_round_trips(
     pause: Option<Duration>,
     samples: &mut Vec<f64>,
 ) -> f64 {
-    samples.clear();
-    for i in 0..n as u64 {
-        if let Some(d) = pause {
-            std::thread::sleep(d);
-        }
-        let t = Instant::now();
-        let pend = p.submit(move || noop_job(i));
-        black_box(pend.get());
-        drop(pend);
-        samples.push(t.elapsed().as_nanos() as f64);
-    }
-    median(samples)
+    round_trips(n, pause, samples, |i| {
+        black_box(p.submit(move || noop_job(i)).get());
+    })
 }
 
 /// Median latency from `unpark` of a parked thread (after ~5 ms asleep) to that thread
