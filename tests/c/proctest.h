@@ -237,10 +237,14 @@ static inline void pt_fifo_open(pt_fifo *f, const char *name) {
     CHECK(f->fd >= 0);
 }
 
+/* Unlinks, then closes: a task that opens the FIFO to write after this either finds no path
+ * (ENOENT, a clean failure) or opened it while this end was still open. Closing first left a
+ * window in which a task's open(O_WRONLY) found the path but no reader, and blocked for ever
+ * (seen once in CI: SD03's second blocking task started late, under load). */
 static inline void pt_fifo_close(pt_fifo *f) {
+    unlink(f->path);
     if (f->fd >= 0) close(f->fd);
     f->fd = -1;
-    unlink(f->path);
 }
 
 /* Reads one pt_report, waiting at most `secs`; false on timeout. */
