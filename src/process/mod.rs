@@ -231,6 +231,15 @@ struct Shared {
     init: Option<(FnRef, Bytes)>,
 }
 
+impl Shared {
+    /// The sum of the workers' reply bells: it changes when any worker writes.
+    fn rings(&self) -> u64 {
+        (0..self.max_workers)
+            .map(|wi| self.slots.rings(wi * SLOTS_PER_WORKER + JOB_SLOTS))
+            .fold(0u64, u64::wrapping_add)
+    }
+}
+
 impl crate::future::Pump for Shared {
     /// Called by a thread waiting for one of this pool's futures: reads the replies that have
     /// arrived and completes their futures, so that the waiter does not depend on the manager
@@ -238,9 +247,7 @@ impl crate::future::Pump for Shared {
     fn pump(&self) {
         // Nothing written since the last look (the bells are counters in shared memory): no
         // lock, no system call.
-        let rings = (0..self.max_workers)
-            .map(|wi| self.slots.rings(wi * SLOTS_PER_WORKER + JOB_SLOTS))
-            .fold(0u64, u64::wrapping_add);
+        let rings = self.rings();
         if rings == self.rings_seen.load(Ordering::Acquire) {
             return;
         }
@@ -1441,15 +1448,25 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
         run_cancels();
         // With work in flight a reply is likely within microseconds, and waking from a
         // blocking poll costs far more: look a few times without blocking first.
+        // The reply bells say when a poll is worth its system call; anything else (a death,
+        // a poke) waits for the blocking poll below, at most MANAGER_SPIN later.
         let mut r = 0;
         if busy {
-            crate::sync::spin_until(
+            let mut rings = sh.rings();
+            let mut first = true;
+            crate::sync::spin_until_yielding(
                 || {
+                    let now = sh.rings();
+                    if !std::mem::take(&mut first) && now == rings {
+                        return false;
+                    }
+                    rings = now;
                     // SAFETY: `fds` is a valid array of pollfds.
                     r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
                     r != 0
                 },
                 MANAGER_SPIN,
+                crate::sync::Yield::After(WAITER_YIELD_GAP),
             );
         }
         if r == 0 {
