@@ -620,12 +620,13 @@ impl Future {
             }
             self.is_done()
         };
-        let budget = pump.as_ref().map_or(RESULT_SPIN, |p| p.spin_budget());
-        let yielding = pump
-            .as_ref()
-            .map_or(crate::sync::Yield::Every(crate::sync::YIELD_EVERY), |p| {
-                p.yielding()
-            });
+        let (budget, yielding) = match &pump {
+            Some(p) => (p.spin_budget(), p.yielding()),
+            None => (
+                RESULT_SPIN,
+                crate::sync::Yield::Every(crate::sync::YIELD_EVERY),
+            ),
+        };
         if spin_until_yielding(ready, budget, yielding) {
             return true;
         }

@@ -97,7 +97,7 @@ struct Job {
     fid: u32,
     /// Its future; a map chunk has one future for all its items, whose result is the chunk's
     /// item records (read by the map iterator).
-    futures: JobFuture,
+    future: Arc<Future>,
     chunked: bool,
     n: u32,
     item_len: u64,
@@ -129,33 +129,6 @@ impl Stamp {
 
     fn get(self) -> Option<Instant> {
         (self.0 != 0).then(|| Self::epoch() + Duration::from_nanos(self.0))
-    }
-}
-
-/// A job's one future, shaped as a collection of one for the code that goes over a job's
-/// futures. (It was a `Vec`: a heap block of its own for every queued job.)
-struct JobFuture(Arc<Future>);
-
-impl std::ops::Deref for JobFuture {
-    type Target = [Arc<Future>];
-    fn deref(&self) -> &[Arc<Future>] {
-        std::slice::from_ref(&self.0)
-    }
-}
-
-impl IntoIterator for JobFuture {
-    type Item = Arc<Future>;
-    type IntoIter = std::iter::Once<Arc<Future>>;
-    fn into_iter(self) -> Self::IntoIter {
-        std::iter::once(self.0)
-    }
-}
-
-impl<'a> IntoIterator for &'a JobFuture {
-    type Item = &'a Arc<Future>;
-    type IntoIter = std::slice::Iter<'a, Arc<Future>>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
     }
 }
 
@@ -231,11 +204,17 @@ struct Shared {
     init: Option<(FnRef, Bytes)>,
 }
 
+/// Where worker place `wi`'s reply bell is in the slot table: right after its job slots, and
+/// its job bell right after that (the worker finds them from its Setup the same way).
+fn reply_bell(wi: usize) -> usize {
+    wi * SLOTS_PER_WORKER + JOB_SLOTS
+}
+
 impl Shared {
     /// The sum of the workers' reply bells: it changes when any worker writes.
     fn rings(&self) -> u64 {
         (0..self.max_workers)
-            .map(|wi| self.slots.rings(wi * SLOTS_PER_WORKER + JOB_SLOTS))
+            .map(|wi| self.slots.rings(reply_bell(wi)))
             .fold(0u64, u64::wrapping_add)
     }
 }
@@ -503,7 +482,7 @@ impl ProcessPool {
         st.queue.push_back(Job {
             id,
             fid,
-            futures: JobFuture(future),
+            future,
             chunked,
             n,
             item_len,
@@ -581,12 +560,12 @@ fn function_id(sh: &Shared, st: &mut St, func: TaskFn) -> Result<u32, Error> {
 /// and those sent ahead whose slot could still be claimed (they stay listed until their
 /// worker answers `Skipped`). The caller cancels them outside the lock.
 fn take_unstarted(sh: &Shared, st: &mut St) -> Vec<Arc<Future>> {
-    let mut out: Vec<Arc<Future>> = st.queue.drain(..).flat_map(|j| j.futures).collect();
+    let mut out: Vec<Arc<Future>> = st.queue.drain(..).map(|j| j.future).collect();
     for (id, job) in &st.jobs {
         if let (Some((w, slot)), None) = (job.at, job.started.get()) {
             let tok = slots::token(w * SLOTS_PER_WORKER as u32 + slot, *id);
             if crate::future::CancelGate::try_cancel(&*sh.slots, tok) {
-                out.extend(job.futures.iter().cloned());
+                out.push(Arc::clone(&job.future));
             }
         }
     }
@@ -649,12 +628,10 @@ fn dispatch(sh: &Shared, st: &mut St) -> bool {
     let cap = total.div_ceil(will_be).clamp(1, WINDOW);
     while let Some(job) = st.queue.front() {
         // Drop jobs cancelled while queued (a chunk is cancelled as a whole).
-        if job.futures.iter().any(|f| f.state() == State::Cancelled) {
+        if job.future.state() == State::Cancelled {
             if let Some(job) = st.queue.pop_front() {
-                for f in &job.futures {
-                    f.set_gate(None);
-                }
-                cancel_later(job.futures);
+                job.future.set_gate(None);
+                cancel_later([job.future]);
             }
             continue;
         }
@@ -685,20 +662,14 @@ fn dispatch(sh: &Shared, st: &mut St) -> bool {
         let global = (wi * SLOTS_PER_WORKER) as u32 + slot;
         sh.slots.arm(global as usize, job.id);
         let gate: Arc<dyn crate::future::CancelGate> = sh.slots.clone();
-        let mut ok = true;
-        for f in &job.futures {
-            ok &= f.set_gate(Some(Gate {
-                gate: Arc::clone(&gate),
-                token: slots::token(global, job.id),
-            }));
-        }
-        if !ok {
-            // Cancelled meanwhile: the whole chunk goes.
-            for f in &job.futures {
-                f.set_gate(None);
-            }
+        let gated = job.future.set_gate(Some(Gate {
+            gate,
+            token: slots::token(global, job.id),
+        }));
+        if !gated {
+            // Cancelled meanwhile (a map chunk goes as a whole).
             w.free_slots.push(slot);
-            cancel_later(job.futures);
+            cancel_later([job.future]);
             continue;
         }
         if w.defined.len() <= job.fid as usize {
@@ -993,18 +964,16 @@ fn on_exit(sh: &Shared, st: &mut St, wi: usize, status: Option<i32>, done: &mut 
                 "the task outran its time limit of {limit} s; its worker process {} was killed",
                 w.pid
             );
-            done.fail(job.futures, FailKind::Expired, code, &msg);
+            done.fail([job.future], FailKind::Expired, code, &msg);
         } else if started {
             let msg = if job.n > 1 {
                 format!("{desc} while running a chunk of {} map items", job.n)
             } else {
                 format!("{desc} while running the task")
             };
-            done.fail(job.futures, FailKind::WorkerDied, code, &msg);
+            done.fail([job.future], FailKind::WorkerDied, code, &msg);
         } else {
-            for f in &job.futures {
-                f.set_gate(None);
-            }
+            job.future.set_gate(None);
             job.at = None;
             requeue.push(job);
         }
@@ -1019,11 +988,11 @@ fn on_exit(sh: &Shared, st: &mut St, wi: usize, status: Option<i32>, done: &mut 
 fn break_pool(st: &mut St, msg: String, done: &mut Done) {
     st.broken = Some(msg.clone());
     st.shutdown = true;
-    let queued: Vec<Arc<Future>> = st.queue.drain(..).flat_map(|j| j.futures).collect();
+    let queued: Vec<Arc<Future>> = st.queue.drain(..).map(|j| j.future).collect();
     done.fail(queued, FailKind::Broken, 0, &msg);
     let jobs: Vec<Job> = st.jobs.drain().map(|(_, j)| j).collect();
     for j in jobs {
-        done.fail(j.futures, FailKind::Broken, 0, &msg);
+        done.fail([j.future], FailKind::Broken, 0, &msg);
     }
     for w in st.workers.iter_mut().flatten() {
         w.inflight.clear();
@@ -1073,9 +1042,7 @@ fn on_msg(st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Result<(), Strin
             }
             if let Some(j) = st.jobs.get_mut(&job) {
                 j.started = Stamp::now();
-                for f in &j.futures {
-                    f.mark_running();
-                }
+                j.future.mark_running();
             }
         }
         Msg::Done { job, items } => {
@@ -1088,19 +1055,18 @@ fn on_msg(st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Result<(), Strin
                 // A map chunk of one item: its future holds item records, as for bigger ones.
                 let mut raw = Vec::new();
                 protocol::encode_items(&items, &mut raw);
-                if let Some(f) = j.futures.into_iter().next() {
-                    done.outcomes
-                        .push((f, Outcome::Ok(Bytes::from_vec_at(raw, 0))));
-                }
+                done.outcomes
+                    .push((j.future, Outcome::Ok(Bytes::from_vec_at(raw, 0))));
                 return Ok(());
             }
-            for (f, it) in j.futures.into_iter().zip(items) {
+            // A task: one item (checked above).
+            if let Some(it) = items.into_iter().next() {
                 let o = match it {
                     ItemOutcome::Ok(b) => Outcome::Ok(b),
                     ItemOutcome::Failed(code, m) => Outcome::failed(FailKind::Task, code, m),
                     ItemOutcome::Unresolved(m) => Outcome::failed(FailKind::Invalid, 0, m),
                 };
-                done.outcomes.push((f, o));
+                done.outcomes.push((j.future, o));
             }
         }
         Msg::DoneRaw { job, n, items } => {
@@ -1109,13 +1075,11 @@ fn on_msg(st: &mut St, wi: usize, msg: Msg, done: &mut Done) -> Result<(), Strin
             if !j.chunked || j.n != n {
                 return Err(format!("{n} results for a job of {} items", j.n));
             }
-            if let Some(f) = j.futures.into_iter().next() {
-                done.outcomes.push((f, Outcome::Ok(items)));
-            }
+            done.outcomes.push((j.future, Outcome::Ok(items)));
         }
         Msg::Skipped { job } => {
             let j = finish_job(st, wi, job)?;
-            cancel_later(j.futures);
+            cancel_later([j.future]);
         }
         _ => return Err("unexpected message".into()),
     }
@@ -1225,7 +1189,7 @@ fn install_worker(sh: &Shared, st: &mut St, s: start::Started, wi: usize) {
     let mut w = Worker {
         pid: s.pid,
         chan: Box::new(Socket::new(s.chan)),
-        bell: (Arc::clone(&sh.slots), wi * SLOTS_PER_WORKER + JOB_SLOTS + 1),
+        bell: (Arc::clone(&sh.slots), reply_bell(wi) + 1),
         pidfd: s.pidfd,
         state: WState::Starting,
         hello: false,
