@@ -96,9 +96,11 @@ impl Executor {
 
     /// Submits `func(arg)`.
     pub fn submit(&self, func: TaskFn, arg: &[u8]) -> Result<Arc<Future>, Error> {
-        let arg = Bytes::copy_from(arg).ok_or_else(no_memory)?;
         match self {
-            Executor::Thread(p) => p.submit(Task { func, arg }),
+            Executor::Thread(p) => {
+                let arg = Bytes::copy_from(arg).ok_or_else(no_memory)?;
+                p.submit(Task { func, arg })
+            }
             Executor::Process(p) => p.submit(func, arg),
         }
     }
