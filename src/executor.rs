@@ -55,7 +55,7 @@ impl Executor {
             Kind::Thread => {
                 if opts.task_timeout.is_some() {
                     return Err(Error::invalid(
-                        "a per-task time limit needs the process pool: a thread cannot be                          killed (the thread pool rejects the option)",
+                        "a per-task time limit needs the process pool: a thread cannot be killed (the thread pool rejects the option)",
                     ));
                 }
                 if opts.start_method.is_some()
@@ -63,7 +63,7 @@ impl Executor {
                     || opts.worker_path.is_some()
                 {
                     return Err(Error::invalid(
-                        "start method, max_tasks_per_child and worker path are process pool                          options",
+                        "start method, max_tasks_per_child and worker path are process pool options",
                     ));
                 }
                 Ok(Executor::Thread(ThreadPool::new(

@@ -3,7 +3,7 @@
 use std::ffi::{c_uint, c_void};
 
 use super::{
-    cf_executor_options, cf_future, cf_status, cf_task_fn, enum_arg, fail, ffi_boundary,
+    c_bytes, cf_executor_options, cf_future, cf_status, cf_task_fn, enum_arg, fail, ffi_boundary,
     future::into_handle, invalid, non_null, task_fn,
 };
 use crate::executor::{Executor, Kind, Options};
@@ -78,18 +78,6 @@ fn exec<'a>(ex: *mut cf_executor) -> &'a Executor {
     unsafe { &(*ex).inner }
 }
 
-/// Borrows `len` bytes at `p` (NULL allowed when `len` is 0).
-pub(crate) fn arg_bytes<'a>(p: *const c_void, len: usize) -> Option<&'a [u8]> {
-    if len == 0 {
-        return Some(&[]);
-    }
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: `p` is non-NULL and the caller promises `len` readable bytes.
-    Some(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) })
-}
-
 /// Schedules `fn(arg)` and gives its future (CPython: `Executor.submit`).
 ///
 /// The `arg_len` bytes at `arg` are copied now (`arg` may be NULL when `arg_len` is 0).
@@ -110,8 +98,9 @@ pub extern "C" fn cf_submit(
         let Some(f) = r#fn else {
             return invalid("argument `fn` is NULL");
         };
-        let Some(bytes) = arg_bytes(arg, arg_len) else {
-            return invalid("argument `arg` is NULL but `arg_len` is not 0");
+        let bytes = match c_bytes(arg, arg_len, "arg", "arg_len") {
+            Ok(b) => b,
+            Err(st) => return st,
         };
         match exec(ex).submit(task_fn(f), bytes) {
             Ok(fut) => {

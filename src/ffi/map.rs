@@ -2,9 +2,10 @@
 
 use std::ffi::{c_int, c_void};
 
-use super::executor::{arg_bytes, executor_ref};
+use super::executor::executor_ref;
 use super::{
-    cf_executor, cf_status, cf_task_fn, deadline, fail, ffi_boundary, invalid, non_null, task_fn,
+    c_bytes, cf_executor, cf_status, cf_task_fn, deadline, fail, ffi_boundary, invalid, non_null,
+    task_fn,
 };
 use crate::executor::MapIter;
 
@@ -41,8 +42,9 @@ pub extern "C" fn cf_map(
         let Some(total) = arg_len.checked_mul(n) else {
             return invalid("n * arg_len overflows");
         };
-        let Some(bytes) = arg_bytes(args, total) else {
-            return invalid("argument `args` is NULL but n * arg_len is not 0");
+        let bytes = match c_bytes(args, total, "args", "n * arg_len") {
+            Ok(b) => b,
+            Err(st) => return st,
         };
         match executor_ref(ex).map(task_fn(f), bytes, arg_len, n, d, chunksize) {
             Ok(it) => {

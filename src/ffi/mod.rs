@@ -9,7 +9,7 @@
 #![deny(missing_docs)]
 
 use std::cell::RefCell;
-use std::ffi::{c_char, c_int, c_uint, CStr, CString};
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 
 use crate::{Error, Status};
 
@@ -207,6 +207,35 @@ macro_rules! non_null {
     };
 }
 pub(crate) use non_null;
+
+/// Borrows the `len` bytes at `p` that the caller passes as argument `name` with length
+/// `len_name`: empty when `len` is 0 (`p` may then be NULL). `CF_INVALID_ARGUMENT`, recorded
+/// in `cf_last_error()`, for NULL with a nonzero length, and for a length no object can have
+/// (above `isize::MAX`, the most a Rust slice, or a C object, may span): making a slice of it
+/// would be undefined behaviour (an abort in debug builds), so it is refused before any read.
+pub(crate) fn c_bytes<'a>(
+    p: *const c_void,
+    len: usize,
+    name: &str,
+    len_name: &str,
+) -> Result<&'a [u8], cf_status> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(invalid(&format!(
+            "argument `{name}` is NULL but `{len_name}` is not 0"
+        )));
+    }
+    if len > isize::MAX as usize {
+        return Err(invalid(&format!(
+            "`{len_name}` is {len}: no object is that large (`{name}` cannot hold it)"
+        )));
+    }
+    // SAFETY: `p` is non-NULL, `len` is at most isize::MAX, and the caller promises `len`
+    // readable bytes at `p` for the duration of the call.
+    Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) })
+}
 
 /// Converts a timeout in seconds, or returns `CF_INVALID_ARGUMENT` for NaN.
 macro_rules! deadline {

@@ -84,12 +84,9 @@ pub extern "C" fn cf_executor_options_set_initializer(
             opts_mut(opts).initializer = None;
             return cf_status::CF_OK;
         };
-        let args: &[u8] = if initargs_len == 0 {
-            &[]
-        } else {
-            non_null!(initargs);
-            // SAFETY: `initargs` is non-NULL and the caller promises `initargs_len` bytes.
-            unsafe { std::slice::from_raw_parts(initargs.cast::<u8>(), initargs_len) }
+        let args = match super::c_bytes(initargs, initargs_len, "initargs", "initargs_len") {
+            Ok(b) => b,
+            Err(st) => return st,
         };
         let Some(arg) = Bytes::copy_from(args) else {
             return super::fail(crate::Error::new(crate::Status::NoMemory, "out of memory copying initargs"));

@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 
-use super::{cf_status, ffi_boundary, invalid, non_null, set_last_error};
+use super::{c_bytes, cf_status, ffi_boundary, invalid, non_null, set_last_error};
 use crate::future::Out;
 
 /// Where a running task puts its result. Borrowed: valid only during the task call that
@@ -46,12 +46,9 @@ fn out_mut<'a>(out: *mut cf_out) -> &'a mut Out {
 pub extern "C" fn cf_out_set(out: *mut cf_out, data: *const c_void, len: usize) -> cf_status {
     ffi_boundary! {
         non_null!(out);
-        let bytes: &[u8] = if len == 0 {
-            &[]
-        } else {
-            non_null!(data);
-            // SAFETY: `data` is non-NULL and the caller promises `len` readable bytes.
-            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
+        let bytes = match c_bytes(data, len, "data", "len") {
+            Ok(b) => b,
+            Err(st) => return st,
         };
         if out_mut(out).set(bytes) {
             cf_status::CF_OK

@@ -34,7 +34,14 @@ fn futures(fs: *const *mut cf_future, n: usize) -> Result<Vec<FutureRef>, cf_sta
     if fs.is_null() {
         return Err(invalid("argument `fs` is NULL but `n` is not 0"));
     }
-    // SAFETY: `fs` is non-NULL and the caller promises `n` readable entries.
+    // A count no array can have: making the slice would be undefined behaviour.
+    if n > isize::MAX as usize / std::mem::size_of::<*mut cf_future>() {
+        return Err(invalid(&format!(
+            "`n` is {n}: no array of futures is that large"
+        )));
+    }
+    // SAFETY: `fs` is non-NULL, `n` entries span at most isize::MAX bytes, and the caller
+    // promises `n` readable entries.
     let ptrs = unsafe { std::slice::from_raw_parts(fs, n) };
     let mut out = Vec::with_capacity(n);
     for (i, p) in ptrs.iter().enumerate() {

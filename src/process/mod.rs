@@ -1390,7 +1390,12 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
                 let Some(t0) = job.started.get() else {
                     continue;
                 };
-                let deadline = t0 + limit * job.n;
+                // A limit too far off to represent (a huge task timeout, or times a chunk's
+                // items) never expires: checked, as `+` and `*` panic on overflow.
+                let Some(deadline) = limit.checked_mul(job.n).and_then(|l| t0.checked_add(l))
+                else {
+                    continue;
+                };
                 if now >= deadline {
                     w.expired = Some(front);
                     // SAFETY: signalling our own worker process.

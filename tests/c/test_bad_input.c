@@ -1,12 +1,22 @@
 /* test_bad_input.c: NULL for every handle and out-pointer of every exported function, walked
  * through the header in order; each gives its documented value (CF_INVALID_ARGUMENT, false,
  * 0, NULL) and sets cf_last_error(). Also the *_free(NULL) no-ops, cf_status_str, cf_version,
- * and argument pointer / length combinations. */
+ * and argument pointer / length combinations.
+ *
+ * Catalogue rows: BI01 (by hand here; tests/null_table.rs derives it from the header), BI02
+ * (bad submit arguments, lengths no object can have), BI03 (empty argument), BI04 (bad enum
+ * values and options; the max_workers limits are in test_pool.c), BI10 (bad return_when). */
 #include "cftest.h"
 
 #include <math.h>
 
 #include <limits.h>
+#include <stdint.h>
+
+/* The first length no object can have: C objects and Rust slices span at most PTRDIFF_MAX
+ * bytes. Lengths from here to SIZE_MAX are rejected before anything is read or allocated; a
+ * smaller one cannot be told from a real length. */
+#define TOO_LONG ((size_t)PTRDIFF_MAX + 1)
 
 /* cf_last_error() is only ever replaced, never cleared by a successful call. To prove that a
  * failing call sets it, set a known "sentinel" message first and check it changed. */
@@ -63,6 +73,11 @@ static int task_out_checks(const void *arg, size_t len, cf_out *out) {
     BAD(cf_out_fail(NULL, NULL));
     BAD_VALUE(cf_out_alloc(NULL, 16), NULL);
     BAD_VALUE(cf_out_alloc(NULL, 0), NULL);
+    /* BI02: lengths no object can have; nothing is read, nothing allocated. */
+    BAD(cf_out_set(out, "abc", SIZE_MAX));
+    BAD(cf_out_set(out, "abc", TOO_LONG));
+    BAD_VALUE(cf_out_alloc(out, SIZE_MAX), NULL);
+    BAD_VALUE(cf_out_alloc(out, TOO_LONG), NULL);
     /* Valid: NULL data with length 0 (an empty result), then a real one. */
     CHECK_STATUS(cf_out_set(out, NULL, 0), CF_OK);
     p = cf_out_alloc(out, 0);
@@ -124,6 +139,34 @@ static void test_status_str_version(void) {
     CHECK(CF_FOREVER < 0);
 }
 
+/* BI10: a bad return_when is CF_INVALID_ARGUMENT even when every future is already done and
+ * nothing would be waited for (CPython checks it only when it must wait: a deliberate
+ * difference), and for no futures at all. `done_f` is a finished future. */
+static void test_bad_return_when(cf_future *done_f) {
+    static const int bad[] = {42, 3, -1, INT_MAX};
+    cf_future *fs[2];
+    int i;
+    fs[0] = done_f;
+    fs[1] = done_f;
+    CHECK(cf_future_done(done_f));
+    for (i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
+        bool done[2] = {false, false};
+        size_t n_done = 99;
+        cf_return_when w = (cf_return_when)bad[i];
+        BAD(cf_wait(fs, 2, 0.0, w, done, &n_done));
+        BAD(cf_wait(fs, 1, CF_FOREVER, w, done, &n_done));
+        BAD(cf_wait(fs, 2, 1e300, w, NULL, NULL));
+        BAD(cf_wait(NULL, 0, 0.0, w, done, &n_done));
+        /* Neither CF_OK nor CF_TIMEOUT: the out-parameters are not written. */
+        CHECK(!done[0] && !done[1]);
+        CHECK_EQ_INT(n_done, 99);
+    }
+    /* The valid values still work on the same futures. */
+    CHECK_STATUS(cf_wait(fs, 2, 0.0, CF_ALL_COMPLETED, NULL, NULL), CF_OK);
+    CHECK_STATUS(cf_wait(fs, 2, 0.0, CF_FIRST_COMPLETED, NULL, NULL), CF_OK);
+    CHECK_STATUS(cf_wait(fs, 2, 0.0, CF_FIRST_EXCEPTION, NULL, NULL), CF_OK);
+}
+
 static void *fresh_thread(void *p) {
     const char **out = p;
     *out = cf_last_error();
@@ -173,17 +216,19 @@ int main(void) {
     pending = cft_submit_gated(ex, &gate, &started, NULL);
     cft_counter_await(&started, 1);
 
-    /* cf_submit */
+    /* cf_submit. BI02: fn NULL; arg NULL with a length. */
     BAD(cf_submit(NULL, cft_task_noop, NULL, 0, &f));
     BAD(cf_submit(ex, NULL, NULL, 0, &f));
     BAD(cf_submit(ex, cft_task_count, &pk, sizeof pk, NULL));
     BAD(cf_submit(ex, cft_task_count, NULL, sizeof pk, &f));
     BAD(cf_submit(ex, cft_task_count, NULL, 1, &f));
     CHECK(f == NULL);
-    /* len SIZE_MAX with a non-NULL pointer is deliberately not tried: the library cannot tell
-     * a bogus length from a real one, so it would copy SIZE_MAX bytes (reading far out of
-     * bounds) or fail the allocation, depending on the allocator; neither is a checkable
-     * contract. */
+    /* BI02: a length no object can have, with a non-NULL pointer: CF_INVALID_ARGUMENT, not
+     * an abort (Rust requires slices of at most isize::MAX bytes) nor a read past `pk`. */
+    BAD(cf_submit(ex, cft_task_count, &pk, SIZE_MAX, &f));
+    BAD(cf_submit(ex, cft_task_count, &pk, TOO_LONG, &f));
+    BAD(cf_submit(ex, cft_task_count, NULL, SIZE_MAX, &f));
+    CHECK(f == NULL);
     /* Valid: NULL argument with length 0; the task sees length 0. */
     CHECK_STATUS(cf_submit(ex, task_len, NULL, 0, &f), CF_OK);
     CHECK_STATUS(cf_future_result(f, CF_FOREVER, &data, &len), CF_OK);
@@ -256,6 +301,12 @@ int main(void) {
         BAD(cf_map(ex, cft_task_echo, NULL, sizeof items[0], 3, CF_FOREVER, 1, &it));
         BAD(cf_map(ex, cft_task_echo, items, sizeof items[0], 3, CF_FOREVER, 0, &it));
         BAD(cf_map(ex, cft_task_echo, items, SIZE_MAX, 2, CF_FOREVER, 1, &it));
+        /* BI02: n * arg_len past what any object can hold, without and with overflow. */
+        BAD(cf_map(ex, cft_task_echo, items, TOO_LONG, 1, CF_FOREVER, 1, &it));
+        BAD(cf_map(ex, cft_task_echo, items, (size_t)1 << (sizeof(size_t) * 8 - 2), 2,
+                   CF_FOREVER, 1, &it));
+        BAD(cf_map(ex, cft_task_echo, items, 1, SIZE_MAX, CF_FOREVER, 1, &it));
+        BAD(cf_map(ex, cft_task_echo, items, 2, SIZE_MAX / 2 + 1, CF_FOREVER, 1, &it));
         CHECK(it == NULL);
         CHECK_STATUS(cf_map(ex, cft_task_echo, items, sizeof items[0], 3, CF_FOREVER, 1, &it),
                      CF_OK);
@@ -279,6 +330,9 @@ int main(void) {
     BAD(cf_executor_options_set_initializer(NULL, cft_task_noop, NULL, 0));
     BAD(cf_executor_options_set_initializer(NULL, NULL, NULL, 0));
     BAD(cf_executor_options_set_initializer(opts, cft_task_noop, NULL, 4));
+    /* BI02 for the initializer's arguments. */
+    BAD(cf_executor_options_set_initializer(opts, cft_task_noop, &pk, SIZE_MAX));
+    BAD(cf_executor_options_set_initializer(opts, cft_task_noop, &pk, TOO_LONG));
     CHECK_STATUS(cf_executor_options_set_thread_name_prefix(opts, NULL), CF_OK);
     CHECK_STATUS(cf_executor_options_set_initializer(opts, cft_task_noop, NULL, 0), CF_OK);
     CHECK_STATUS(cf_executor_options_set_initializer(opts, NULL, NULL, 0), CF_OK);
@@ -286,6 +340,12 @@ int main(void) {
     /* Process-pool options: NULL options, and bad values. */
     BAD(cf_executor_options_set_start_method(NULL, CF_START_FORK));
     BAD(cf_executor_options_set_start_method(opts, (cf_start_method)7));
+    /* BI04: other bad enum values (kind 7 and max_workers 1<<31: test_pool.c). */
+    BAD(cf_executor_options_set_start_method(opts, (cf_start_method)3));
+    BAD(cf_executor_options_set_start_method(opts, (cf_start_method)-1));
+    BAD(cf_executor_options_set_start_method(opts, (cf_start_method)INT_MAX));
+    BAD_VALUE(cf_executor_new((cf_executor_kind)INT_MAX, 1, NULL), NULL);
+    BAD_VALUE(cf_executor_new((cf_executor_kind)-2, 0, NULL), NULL);
     BAD(cf_executor_options_set_max_tasks_per_child(NULL, 1));
     BAD(cf_executor_options_set_task_timeout(NULL, 1.0));
     BAD(cf_executor_options_set_task_timeout(opts, NAN));
@@ -295,6 +355,20 @@ int main(void) {
     CHECK_STATUS(cf_executor_options_set_max_tasks_per_child(opts, 3), CF_OK);
     CHECK_STATUS(cf_executor_options_set_task_timeout(opts, -1.0), CF_OK);
     CHECK_STATUS(cf_executor_options_set_worker_path(opts, NULL), CF_OK);
+    cf_executor_options_free(opts);
+    /* BI04: a process-pool option on a thread pool (the worker path; the time limit, start
+     * method and max_tasks_per_child: proc_limits.c). */
+    opts = cf_executor_options_new();
+    CHECK(opts != NULL);
+    CHECK_STATUS(cf_executor_options_set_worker_path(opts, "cf-worker"), CF_OK);
+    BAD_VALUE(cf_executor_new(CF_THREAD_POOL, 1, opts), NULL);
+    /* The same options are fine once the path is back to the default. */
+    CHECK_STATUS(cf_executor_options_set_worker_path(opts, NULL), CF_OK);
+    {
+        cf_executor *ok = cf_executor_new(CF_THREAD_POOL, 1, opts);
+        CHECK(ok != NULL);
+        cf_executor_free(ok);
+    }
     cf_executor_options_free(opts);
     BAD(cf_executor_terminate_workers(NULL));
     BAD(cf_executor_kill_workers(NULL));
@@ -311,6 +385,16 @@ int main(void) {
     BAD(cf_wait(fs, 1, 0.0, (cf_return_when)3, NULL, NULL));
     /* done and n_done may be NULL. */
     CHECK_STATUS(cf_wait(fs, 1, 0.0, CF_ALL_COMPLETED, NULL, NULL), CF_TIMEOUT);
+    /* BI02: a count no array of pointers can have. */
+    {
+        bool done[1] = {true};
+        size_t n_done = 77;
+        BAD(cf_wait(fs, SIZE_MAX, 0.0, CF_ALL_COMPLETED, done, &n_done));
+        BAD(cf_wait(fs, TOO_LONG / sizeof fs[0], 0.0, CF_ALL_COMPLETED, done, &n_done));
+        BAD(cf_wait(fs, SIZE_MAX, CF_FOREVER, CF_FIRST_COMPLETED, NULL, NULL));
+        CHECK(done[0]);
+        CHECK_EQ_INT(n_done, 77);
+    }
 
     /* cf_as_completed_* */
     {
@@ -321,6 +405,9 @@ int main(void) {
         BAD(cf_as_completed_new(fs, 2, CF_FOREVER, &it));
         BAD(cf_as_completed_new(fs, 1, CF_FOREVER, NULL));
         BAD(cf_as_completed_new(NULL, 0, CF_FOREVER, NULL));
+        /* BI02: a count no array of pointers can have. */
+        BAD(cf_as_completed_new(fs, SIZE_MAX, CF_FOREVER, &it));
+        BAD(cf_as_completed_new(fs, TOO_LONG / sizeof fs[0], 0.0, &it));
         CHECK(it == NULL);
         CHECK_STATUS(cf_as_completed_new(fs, 1, CF_FOREVER, &it), CF_OK);
         BAD(cf_as_completed_next(NULL, &got, &idx));
@@ -344,6 +431,7 @@ int main(void) {
     cf_as_completed_free(NULL);
 
     CHECK_STATUS(cf_future_exception(pending, CF_FOREVER), CF_OK);
+    test_bad_return_when(pending);
     /* A callback on a live future still works after all that. */
     CHECK_STATUS(cf_future_add_done_callback(pending, cb_count, NULL), CF_OK);
     CHECK_EQ_INT(cft_counter_get(&g_calls), 1);

@@ -1,9 +1,17 @@
 /* test_timeouts.c: timeout values for every waiting call. 0 polls; NaN is invalid; negative,
- * +inf and huge values wait without limit; tiny ones time out. No timing assertions. */
+ * +inf and huge values wait without limit; tiny ones time out. No timing assertions.
+ *
+ * Catalogue rows: TO04 (zero: test_zero), TO05 (NaN: test_nan), TO06 (negative: the
+ * `forever` values -1.0, -0.5, -inf, CF_FOREVER), TO07 (huge: the `forever` values +inf, 1e300,
+ * DBL_MAX, and test_huge_task_limit for the process pool's per-task limit), TO08 (tiny: the
+ * `tiny` values 1e-9, 5e-324, ...). Each runs for every waiting call (`enum op`). */
 #include "cftest.h"
 
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
+#include <poll.h>
+#include <sys/stat.h>
 
 enum op {
     OP_RESULT,
@@ -156,7 +164,7 @@ static int run_op(cf_executor *ex, enum op op, double timeout, bool helper) {
     return st;
 }
 
-/* Timeout 0 polls: CF_TIMEOUT at once, the future unchanged, later CF_OK. */
+/* TO04: timeout 0 polls: CF_TIMEOUT at once, the future unchanged, later CF_OK. */
 static void test_zero(cf_executor *ex1) {
     cft_gate gate;
     cft_counter started;
@@ -220,7 +228,8 @@ static void test_zero(cf_executor *ex1) {
     cft_gate_destroy(&gate);
 }
 
-/* NaN is CF_INVALID_ARGUMENT for every call taking a timeout, pending or done. */
+/* TO05: NaN is CF_INVALID_ARGUMENT for every call taking a timeout, pending or done, at once
+ * (a wait on the pending future would never end: the gate opens only afterwards). */
 static void test_nan(cf_executor *ex) {
     cft_gate gate;
     cft_counter started, counted;
@@ -288,6 +297,114 @@ static void test_nan(cf_executor *ex) {
     cft_gate_destroy(&gate);
 }
 
+/* Argument of task_handshake: two FIFOs, by path (a worker process inherits no other fd). */
+typedef struct fifo_arg {
+    char report[128];
+    char gate[128];
+} fifo_arg;
+
+/* A process-pool task: writes a byte to the report FIFO, then waits for a byte on the gate. */
+static int task_handshake(const void *arg, size_t len, cf_out *out) {
+    fifo_arg a;
+    char c = 's';
+    int fd;
+    ssize_t n;
+    (void)out;
+    if (len != sizeof a) return 90;
+    memcpy(&a, arg, sizeof a);
+    fd = open(a.report, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return 91;
+    n = write(fd, &c, 1);
+    close(fd);
+    if (n != 1) return 92;
+    fd = open(a.gate, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 93;
+    do {
+        n = read(fd, &c, 1);
+    } while (n < 0 && errno == EINTR);
+    close(fd);
+    return n == 1 ? 0 : 94;
+}
+
+/* Makes a FIFO at `path` and opens it read-write (so the task's opens never block). */
+static int open_fifo(const char *path) {
+    int fd;
+    CHECK(mkfifo(path, 0600) == 0);
+    fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    CHECK(fd >= 0);
+    return fd;
+}
+
+/* TO07 for the process pool's per-task time limit: a limit past what a deadline can hold
+ * (1e19 s fits a Duration but not an instant; 1e300, DBL_MAX and +inf not even a Duration) is
+ * no limit. The pool computes the deadline while the task runs: before the fix, 1e19 s made
+ * that overflow and panic the pool's manager thread, and the future never completed. The
+ * task reports that it runs, and is released after a short bounded wait (which gives the
+ * manager time to see it start; were it released at once the check could pass vacuously,
+ * never fail wrongly). Every future must give CF_OK within a generous bound. */
+static void test_huge_task_limit(void) {
+    double limits[5];
+    char dir[64];
+    fifo_arg a;
+    int i, report_fd, gate_fd;
+    const char *tmp = getenv("TMPDIR");
+    limits[0] = 1e19;
+    limits[1] = 1.8e19;
+    limits[2] = 1e300;
+    limits[3] = DBL_MAX;
+    limits[4] = INFINITY;
+    if (tmp == NULL || *tmp == '\0' || strlen(tmp) > 30) tmp = "/tmp";
+    snprintf(dir, sizeof dir, "%s/cft-timeouts-XXXXXX", tmp);
+    CHECK(mkdtemp(dir) != NULL);
+    memset(&a, 0, sizeof a);
+    snprintf(a.report, sizeof a.report, "%s/report", dir);
+    snprintf(a.gate, sizeof a.gate, "%s/gate", dir);
+    report_fd = open_fifo(a.report);
+    gate_fd = open_fifo(a.gate);
+    for (i = 0; i < 5; i++) {
+        cf_executor_options *o = cf_executor_options_new();
+        cf_executor *ex;
+        cf_future *f = NULL;
+        struct pollfd p;
+        char c;
+        int st;
+        CHECK(o != NULL);
+        CHECK_STATUS(cf_executor_options_set_task_timeout(o, limits[i]), CF_OK);
+        ex = cf_executor_new(CF_PROCESS_POOL, 1, o);
+        CHECK(ex != NULL);
+        cf_executor_options_free(o);
+        CHECK_STATUS(cf_submit(ex, task_handshake, &a, sizeof a, &f), CF_OK);
+        /* The task runs (bounded: the watchdog ends a test whose task never starts). */
+        p.fd = report_fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        while ((st = poll(&p, 1, 60000)) < 0 && errno == EINTR) {
+        }
+        if (st != 1) {
+            fprintf(stderr, "task limit %g: the task did not start within 60 s\n", limits[i]);
+            CHECK(st == 1);
+        }
+        CHECK(read(report_fd, &c, 1) == 1);
+        /* Blocked at the gate: this bounded wait only gives the manager its turn. */
+        CHECK_STATUS(cf_future_exception(f, 0.2), CF_TIMEOUT);
+        c = 'g';
+        CHECK(write(gate_fd, &c, 1) == 1);
+        st = cf_future_exception(f, 60.0);
+        if (st != CF_OK) {
+            fprintf(stderr, "task limit %g: the task gave %s (\"%s\")\n", limits[i],
+                    cf_status_str((cf_status)st), cf_last_error());
+            CHECK_STATUS(st, CF_OK);
+        }
+        cf_future_free(f);
+        cf_executor_free(ex);
+    }
+    close(report_fd);
+    close(gate_fd);
+    unlink(a.report);
+    unlink(a.gate);
+    rmdir(dir);
+}
+
 int main(void) {
     cft_baseline base;
     int i, op;
@@ -297,6 +414,7 @@ int main(void) {
 
     base = cft_begin("test_timeouts");
 
+    /* TO06 (negative) and TO07 (huge): wait without limit, then CF_OK once the gate opens. */
     forever[0] = -1.0;
     forever[1] = -0.5;
     forever[2] = -INFINITY;
@@ -304,6 +422,7 @@ int main(void) {
     forever[4] = 1e300;
     forever[5] = DBL_MAX;
     forever[6] = CF_FOREVER;
+    /* TO08: tiny timeouts give CF_TIMEOUT (the task stays blocked until the call returns). */
     tiny[0] = 1e-9;
     tiny[1] = 5e-324;
     tiny[2] = DBL_MIN;
@@ -343,6 +462,8 @@ int main(void) {
     ex = cft_pool(2);
     test_nan(ex);
     cf_executor_free(ex);
+
+    test_huge_task_limit();
 
     CFT_END(base);
     return 0;
