@@ -254,8 +254,8 @@ struct cf_executor *cf_executor_new(cf_executor_kind kind,
  * The `arg_len` bytes at `arg` are copied now (`arg` may be NULL when `arg_len` is 0).
  * On `CF_OK`, `*out` is a new future: caller owns; release with `cf_future_free`.
  * `CF_SHUTDOWN` after shutdown, `CF_BROKEN` on a broken executor, `CF_INVALID_ARGUMENT` for
- * NULL `ex`, `fn` or `out`, or NULL `arg` with a nonzero length; `CF_NO_MEMORY` if the copy
- * cannot be made.
+ * NULL `ex`, `fn` or `out`, NULL `arg` with a nonzero length, or an `arg_len` no object can
+ * have (above `PTRDIFF_MAX`); `CF_NO_MEMORY` if the copy cannot be made.
  */
 enum cf_status cf_submit(struct cf_executor *ex,
                          cf_task_fn fn,
@@ -391,7 +391,8 @@ void cf_future_free(struct cf_future *f);
  * Runs `fn` over `n` items (CPython: `Executor.map(fn, iterable, timeout, chunksize)`).
  *
  * `args` holds `n` items of `arg_len` bytes laid end to end (copied now; NULL allowed when
- * `n * arg_len` is 0). Every item is submitted at once. `timeout` counts from this call
+ * `n * arg_len` is 0; `CF_INVALID_ARGUMENT` when `n * arg_len` overflows or exceeds
+ * `PTRDIFF_MAX`). Every item is submitted at once. `timeout` counts from this call
  * (negative: no limit; NaN: `CF_INVALID_ARGUMENT`). `chunksize` batches items per message in
  * the process pool and is ignored by the thread pool; 0 is `CF_INVALID_ARGUMENT` (CPython:
  * ValueError). On `CF_OK`, `*out` is the iterator: caller owns; release with `cf_map_free`.

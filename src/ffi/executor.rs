@@ -83,8 +83,8 @@ fn exec<'a>(ex: *mut cf_executor) -> &'a Executor {
 /// The `arg_len` bytes at `arg` are copied now (`arg` may be NULL when `arg_len` is 0).
 /// On `CF_OK`, `*out` is a new future: caller owns; release with `cf_future_free`.
 /// `CF_SHUTDOWN` after shutdown, `CF_BROKEN` on a broken executor, `CF_INVALID_ARGUMENT` for
-/// NULL `ex`, `fn` or `out`, or NULL `arg` with a nonzero length; `CF_NO_MEMORY` if the copy
-/// cannot be made.
+/// NULL `ex`, `fn` or `out`, NULL `arg` with a nonzero length, or an `arg_len` no object can
+/// have (above `PTRDIFF_MAX`); `CF_NO_MEMORY` if the copy cannot be made.
 #[no_mangle]
 pub extern "C" fn cf_submit(
     ex: *mut cf_executor,

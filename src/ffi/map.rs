@@ -18,7 +18,8 @@ pub struct cf_map_iter {
 /// Runs `fn` over `n` items (CPython: `Executor.map(fn, iterable, timeout, chunksize)`).
 ///
 /// `args` holds `n` items of `arg_len` bytes laid end to end (copied now; NULL allowed when
-/// `n * arg_len` is 0). Every item is submitted at once. `timeout` counts from this call
+/// `n * arg_len` is 0; `CF_INVALID_ARGUMENT` when `n * arg_len` overflows or exceeds
+/// `PTRDIFF_MAX`). Every item is submitted at once. `timeout` counts from this call
 /// (negative: no limit; NaN: `CF_INVALID_ARGUMENT`). `chunksize` batches items per message in
 /// the process pool and is ignored by the thread pool; 0 is `CF_INVALID_ARGUMENT` (CPython:
 /// ValueError). On `CF_OK`, `*out` is the iterator: caller owns; release with `cf_map_free`.
