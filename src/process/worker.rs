@@ -272,6 +272,14 @@ pub(crate) fn run<T: Transport>(transport: T, slots: &SlotTable) -> i32 {
         };
         if slot >= slot_count || !slots.start((slot_base + slot) as usize, job) {
             ch.send(&Msg::Skipped { job });
+            // The pool counts every job it sends toward max_tasks_per_child: it sends no more
+            // after that many and waits for this worker to exit. A skipped (cancelled) job
+            // counts too, or the worker would wait for a job that never comes.
+            done_jobs += 1;
+            if max_tasks > 0 && done_jobs >= max_tasks {
+                let _ = ch.flush();
+                return 0;
+            }
             continue;
         }
         if notify_start {
@@ -466,6 +474,74 @@ mod tests {
         });
         assert!(matches!(p.recv(), Msg::Skipped { job: 3 }));
         p.send(&Msg::Exit);
+        assert_eq!(worker.join().expect("the worker thread"), 0);
+    }
+
+    #[test]
+    fn skipped_jobs_count_toward_max_tasks() {
+        // The pool sends a worker at most max_tasks_per_child jobs, then waits for it to exit.
+        // A job skipped because it was cancelled counts: otherwise the worker waits for a job
+        // that never comes, and a pool with no room for a replacement hangs (found by the
+        // soak: one worker, max_tasks_per_child 2, a cancelled job sent ahead, then a map).
+        let (parent_end, worker_end) = mem::pair(1 << 16);
+        let slots = std::sync::Arc::new(SlotTable::new(4).expect("memfd"));
+        let worker = {
+            let slots = slots.clone();
+            std::thread::spawn(move || run(worker_end, &slots))
+        };
+        let mut p = Parent {
+            t: parent_end,
+            reader: FrameReader::default(),
+        };
+        assert!(matches!(p.recv(), Msg::Hello { .. }));
+        p.send(&Msg::Setup {
+            slot_base: 0,
+            slot_count: 4,
+            max_tasks: 2,
+            notify_start: false,
+            init: None,
+        });
+        assert!(matches!(p.recv(), Msg::Ready));
+        let func: FnRef = crate::process::resolve::describe(reverse as *const () as usize, false)
+            .expect("dladdr");
+        p.send(&Msg::Define { fid: 0, func });
+        for job in 1..=2u64 {
+            slots.arm(job as usize, job);
+        }
+        // Job 1 is cancelled while sent ahead; job 2 runs.
+        assert!(crate::future::CancelGate::try_cancel(
+            &*slots,
+            crate::process::slots::token(1, 1)
+        ));
+        for job in 1..=2u64 {
+            p.send(&Msg::Run {
+                job,
+                slot: job as u32,
+                fid: 0,
+                n: 1,
+                item_len: 2,
+                data: Bytes::copy_from(b"ab").unwrap(),
+            });
+        }
+        assert!(matches!(p.recv(), Msg::Skipped { job: 1 }));
+        assert!(matches!(p.recv(), Msg::Done { job: 2, .. }));
+        // Two jobs sent: the worker exits by itself (no Exit message), closing its end.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 64];
+        loop {
+            match p.t.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => panic!("{n} unexpected bytes from the worker"),
+                Err(_) => {
+                    let now = std::time::Instant::now();
+                    assert!(
+                        now < deadline,
+                        "the worker did not exit after max_tasks_per_child jobs (one skipped)"
+                    );
+                    p.t.wait(Interest::Read, Some(deadline - now));
+                }
+            }
+        }
         assert_eq!(worker.join().expect("the worker thread"), 0);
     }
 }
