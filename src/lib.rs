@@ -30,6 +30,22 @@ pub mod thread_pool;
 
 pub use future::{Bytes, FailKind, Future, Out, State, Task, TaskFn};
 
+/// The process-pool protocol, for the fuzz targets in `fuzz/` only (feature `fuzzing`): the
+/// targets depend on this module alone, whatever becomes of the protocol module's visibility.
+#[cfg(all(feature = "fuzzing", not(loom)))]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::process::protocol::{
+        decode, encode, encode_items, read_item, FnRef, FrameReader, ItemOutcome, ItemRef, Msg,
+    };
+
+    /// The largest frame body the reader accepts (`protocol::MAX_FRAME`). A function, not a
+    /// `pub const`: cbindgen would put a public constant into the C header.
+    pub fn max_frame() -> u64 {
+        crate::process::protocol::MAX_FRAME
+    }
+}
+
 /// The outcome of an operation, mirrored one to one by the C `cf_status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Status {
