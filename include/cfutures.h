@@ -191,7 +191,8 @@ typedef struct cf_map_iter cf_map_iter;
 
 /**
  * Where a running task puts its result. Borrowed: valid only during the task call that
- * received it, and only on that thread.
+ * received it, and only on that thread; used after the task returned or from another thread,
+ * the `cf_out_*` calls give `CF_INVALID_ARGUMENT` (NULL for `cf_out_alloc`).
  */
 typedef struct cf_out cf_out;
 

@@ -140,13 +140,32 @@ impl Task {
     }
 }
 
+#[cfg(not(loom))]
+thread_local! {
+    /// The `Out` of the task call running on this thread (null: none). `cf_out_*` refuse any
+    /// other pointer: a `cf_out` kept after its task returned, or used from another thread,
+    /// gives `CF_INVALID_ARGUMENT` instead of a write into a dead stack frame (BI15).
+    static LIVE_OUT: std::cell::Cell<*const Out> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// Whether `out` is the `Out` of the task call running on this thread now.
+#[cfg(not(loom))]
+pub(crate) fn out_is_live(out: *const Out) -> bool {
+    !out.is_null() && LIVE_OUT.with(|c| c.get()) == out
+}
+
 /// Runs `func(arg)` in this thread and returns what it produced.
 pub fn run_task(func: TaskFn, arg: &[u8]) -> Outcome {
     let mut out = Out::default();
+    let p: *mut Out = &mut out;
+    #[cfg(not(loom))]
+    let outer = LIVE_OUT.with(|c| c.replace(p));
     // SAFETY: `func` is a C task function supplied by the user, who promises it follows the
     // cf_task_fn contract; `arg` is valid for `arg.len()` bytes for the duration of the call
-    // and `out` is a live, exclusively borrowed Out.
-    let rc = unsafe { func(arg.as_ptr().cast(), arg.len(), &mut out) };
+    // and `p` points at a live Out that nothing else uses during the call.
+    let rc = unsafe { func(arg.as_ptr().cast(), arg.len(), p) };
+    #[cfg(not(loom))]
+    LIVE_OUT.with(|c| c.set(outer));
     out.finish(rc)
 }
 
@@ -495,7 +514,24 @@ impl Future {
             Outcome::Ok(_) => State::Succeeded,
             Outcome::Failed(..) => State::Failed,
         };
-        self.complete_deferred(state, Some(outcome))
+        self.complete_deferred(state, Some(outcome), |_| {})
+            .unwrap_or_default()
+    }
+
+    /// `set_outcome_deferred`, first calling `before_publish(has_callbacks)` under the
+    /// future's lock, before any waiter is told and before anyone can see the future done: the
+    /// thread pool counts its worker idle there unless the worker is about to run callbacks.
+    /// Empty, and `before_publish` not called, if the future was already done.
+    pub fn set_outcome_deferred_with(
+        self: &Arc<Self>,
+        outcome: Outcome,
+        before_publish: impl FnOnce(bool),
+    ) -> Vec<Callback> {
+        let state = match outcome {
+            Outcome::Ok(_) => State::Succeeded,
+            Outcome::Failed(..) => State::Failed,
+        };
+        self.complete_deferred(state, Some(outcome), before_publish)
             .unwrap_or_default()
     }
 
@@ -531,16 +567,18 @@ impl Future {
     /// Moves to the final state `to`, then (outside the lock) wakes sleepers, notifies waiters
     /// and runs callbacks. Err(current state) if already done, or if cancelling a non-pending one.
     fn complete(self: &Arc<Self>, to: State, outcome: Option<Outcome>) -> Result<(), State> {
-        let callbacks = self.complete_deferred(to, outcome)?;
+        let callbacks = self.complete_deferred(to, outcome, |_| {})?;
         self.run_callbacks(callbacks);
         Ok(())
     }
 
-    /// `complete` without running the callbacks: they are returned.
+    /// `complete` without running the callbacks: they are returned. `before_publish` runs
+    /// under the lock once the completion is certain, before waiters are told.
     fn complete_deferred(
         self: &Arc<Self>,
         to: State,
         outcome: Option<Outcome>,
+        before_publish: impl FnOnce(bool),
     ) -> Result<Vec<Callback>, State> {
         let (callbacks, wake) = {
             let mut g = lock(&self.inner);
@@ -572,6 +610,7 @@ impl Future {
             // lock, so this cannot deadlock.
             let failed = to == State::Failed;
             let listeners = g.listeners.take().map(|b| *b).unwrap_or_default();
+            before_publish(!listeners.callbacks.is_empty());
             for (w, token) in listeners.waiters {
                 w.notify(token, failed);
             }

@@ -25,7 +25,7 @@ pub mod executor;
 pub mod ffi;
 #[cfg(not(loom))]
 pub mod process;
-#[cfg(not(loom))]
+/// Also built under `--cfg loom`: tests/loom.rs models its shutdown and idle-thread flags.
 pub mod thread_pool;
 
 pub use future::{Bytes, FailKind, Future, Out, State, Task, TaskFn};

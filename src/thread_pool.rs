@@ -3,27 +3,44 @@
 //! Work goes through one crossbeam channel. Threads start lazily, up to `max_workers`, and
 //! only when no idle thread can take the new item (CPython's idle semaphore). Shutdown closes
 //! the channel: workers drain what is queued, then exit.
+//!
+//! Under `--cfg loom` the channel, threads, locks and atomics are loom's (`crate::sync`), so
+//! that tests/loom.rs can model submit, shutdown and the workers; the process-exit and fork
+//! hooks of `executor.rs` are left out there.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::thread::JoinHandle;
-
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use std::sync::Arc;
 
 use crate::future::{FailKind, Future, Outcome, Task};
-use crate::sync::lock;
+use crate::sync::channel::{unbounded, Receiver, Sender, TryRecvError};
+use crate::sync::thread::{Builder, JoinHandle};
+use crate::sync::{lock, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::{Error, Status};
+
+#[cfg(not(loom))]
+use crate::executor::{fork_generation, register_live};
+
+/// Under loom there is no fork.
+#[cfg(loom)]
+fn fork_generation() -> usize {
+    0
+}
 
 /// How long an idle worker polls the queue before it parks: waking a parked thread costs far
 /// more than a small task.
 const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(20);
 
-static POOL_IDS: AtomicUsize = AtomicUsize::new(1);
+static POOL_IDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
 
+#[cfg(not(loom))]
 thread_local! {
     /// The id of the pool whose worker this thread is (0: none).
     static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static CURRENT_POOL: Cell<usize> = Cell::new(0);
 }
 
 /// Options of a thread pool.
@@ -40,6 +57,20 @@ struct State {
     tx: Option<Sender<Arc<Future>>>,
     broken: Option<String>,
     threads: Vec<JoinHandle<()>>,
+    /// How far the one teardown (joining every thread) has got.
+    teardown: Teardown,
+}
+
+/// The teardown of a shut-down pool: exactly one `shutdown(wait=true)` joins the threads;
+/// every other one that waits (concurrent or later) waits for it to finish (BI07).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Teardown {
+    /// No waiting shutdown has started joining.
+    NotStarted,
+    /// A waiting shutdown has taken the threads and is joining them.
+    Joining,
+    /// Every thread has been joined.
+    Joined,
 }
 
 struct Shared {
@@ -49,6 +80,8 @@ struct Shared {
     initializer: Option<Task>,
     rx: Receiver<Arc<Future>>,
     state: Mutex<State>,
+    /// Signalled when the teardown becomes `Joined`.
+    torn_down: Condvar,
     /// Threads waiting for work that a submit may count on (CPython's `_idle_semaphore`).
     idle: AtomicUsize,
     broken: AtomicBool,
@@ -61,6 +94,7 @@ pub struct ThreadPool {
     shared: Arc<Shared>,
 }
 
+#[cfg(not(loom))]
 impl crate::executor::ExitShutdown for Shared {
     fn shutdown_at_exit(&self) {
         let _ = shutdown(self, true, false);
@@ -79,7 +113,7 @@ impl ThreadPool {
         let prefix = opts
             .thread_name_prefix
             .unwrap_or_else(|| format!("ThreadPoolExecutor-{}", id - 1));
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = unbounded();
         let shared = Arc::new(Shared {
             id,
             max_workers,
@@ -90,13 +124,18 @@ impl ThreadPool {
                 tx: Some(tx),
                 broken: None,
                 threads: Vec::new(),
+                teardown: Teardown::NotStarted,
             }),
+            torn_down: Condvar::new(),
             idle: AtomicUsize::new(0),
             broken: AtomicBool::new(false),
-            fork_gen: crate::executor::fork_generation(),
+            fork_gen: fork_generation(),
         });
-        let weak: Weak<Shared> = Arc::downgrade(&shared);
-        crate::executor::register_live(weak);
+        #[cfg(not(loom))]
+        {
+            let weak: std::sync::Weak<Shared> = Arc::downgrade(&shared);
+            register_live(weak);
+        }
         Ok(ThreadPool { shared })
     }
 
@@ -115,7 +154,7 @@ impl ThreadPool {
     /// Queues an already built pending future.
     pub fn submit_future(&self, f: &Arc<Future>) -> Result<(), Error> {
         let sh = &self.shared;
-        if sh.fork_gen != crate::executor::fork_generation() {
+        if sh.fork_gen != fork_generation() {
             return Err(Error::invalid(
                 "this executor belongs to the parent process: its threads do not exist in a \
                  process forked from it",
@@ -135,7 +174,7 @@ impl ThreadPool {
         if need_thread {
             let name = format!("{}_{}", sh.prefix, st.threads.len());
             let worker_shared = Arc::clone(sh);
-            let spawned = std::thread::Builder::new()
+            let spawned = Builder::new()
                 .name(name)
                 .spawn(move || worker(worker_shared));
             match spawned {
@@ -181,12 +220,13 @@ impl Drop for ThreadPool {
 }
 
 fn shutdown(sh: &Shared, wait: bool, cancel_futures: bool) -> Result<(), Error> {
-    if sh.fork_gen != crate::executor::fork_generation() {
+    if sh.fork_gen != fork_generation() {
         // A forked child: the pool's threads do not exist here, and its lock may have been
         // held by one of them at the fork. Touch nothing.
         return Ok(());
     }
     let own_thread = CURRENT_POOL.with(Cell::get) == sh.id;
+    let waits = wait && !own_thread;
     let (cancelled, threads) = {
         let mut st = lock(&sh.state);
         let mut cancelled = Vec::new();
@@ -196,10 +236,12 @@ fn shutdown(sh: &Shared, wait: bool, cancel_futures: bool) -> Result<(), Error> 
             }
         }
         st.tx = None;
-        let threads = if wait && !own_thread {
-            std::mem::take(&mut st.threads)
+        // The first waiting shutdown joins the threads; the others wait for it below.
+        let threads = if waits && st.teardown == Teardown::NotStarted {
+            st.teardown = Teardown::Joining;
+            Some(std::mem::take(&mut st.threads))
         } else {
-            Vec::new()
+            None
         };
         (cancelled, threads)
     };
@@ -207,10 +249,24 @@ fn shutdown(sh: &Shared, wait: bool, cancel_futures: bool) -> Result<(), Error> 
     for f in cancelled {
         f.cancel();
     }
-    // `threads` is empty when called from one of the pool's own threads, which cannot join
+    // No threads are taken when called from one of the pool's own threads, which cannot join
     // itself.
-    for h in threads {
-        let _ = h.join();
+    if let Some(threads) = threads {
+        for h in threads {
+            let _ = h.join();
+        }
+        lock(&sh.state).teardown = Teardown::Joined;
+        sh.torn_down.notify_all();
+    } else if waits {
+        // Another shutdown is joining the threads: return only once it has (CPython's
+        // shutdown joins every thread in each caller).
+        let mut st = lock(&sh.state);
+        while st.teardown != Teardown::Joined {
+            st = match sh.torn_down.wait(st) {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+        }
     }
     if wait && own_thread {
         return Err(Error::invalid(
@@ -274,11 +330,23 @@ fn worker(sh: Arc<Shared>) {
         }
         let task = f.set_running();
         let outcome = task.map(|t| t.run());
-        // Count this thread idle *before* publishing the outcome: a caller that sees the future
-        // done and submits again must find this thread idle rather than start another one.
-        sh.idle.fetch_add(1, Ordering::Release);
+        let mut counted_idle = false;
         if let Some(outcome) = outcome {
-            f.set_outcome(outcome);
+            // Count this thread idle *before* publishing the outcome: a caller that sees the
+            // future done and submits again must find this thread idle rather than start
+            // another one. Unless the thread is about to run done-callbacks: a submit made
+            // while a slow callback runs must start another thread (the pool has room) rather
+            // than queue behind it (RE09); the thread counts itself idle after them.
+            let callbacks = f.set_outcome_deferred_with(outcome, |has_callbacks| {
+                if !has_callbacks {
+                    sh.idle.fetch_add(1, Ordering::Release);
+                    counted_idle = true;
+                }
+            });
+            f.run_callbacks(callbacks);
+        }
+        if !counted_idle {
+            sh.idle.fetch_add(1, Ordering::Release);
         }
     }
 }

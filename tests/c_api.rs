@@ -145,6 +145,12 @@ c_tests!(
     test_pool,
     test_bad_input,
     test_million,
+    test_cancel,
+    test_signals,
+    test_fork,
+    test_mixed,
+    test_threads,
+    test_out,
 );
 
 /// Number of tasks test_exit.c queues on its first executor; keep in sync with `N_TASKS` there.

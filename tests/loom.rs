@@ -1,5 +1,9 @@
-//! Loom models of the future state machine (`src/future.rs`) and the waiters of `wait()` and
-//! `as_completed()` (`src/wait.rs`). RELIABILITY.md §3; RE08 is modelled here.
+//! Loom models of the future state machine (`src/future.rs`), the waiters of `wait()` and
+//! `as_completed()` (`src/wait.rs`), and the thread pool's shutdown, teardown, idle-thread and
+//! broken flags (`src/thread_pool.rs`, built under loom with loom's channel, threads and locks
+//! from `src/sync.rs`). RELIABILITY.md §3; RE08, RE09 (a worker running callbacks is not idle),
+//! TO11 and TO14 (submit/cancel/shutdown races) and BI07 (concurrent shutdowns, one teardown)
+//! are modelled here.
 //!
 //! Run with:
 //!
@@ -7,8 +11,11 @@
 //! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom
 //! ```
 //!
-//! Each model explores every interleaving of its threads (exhaustively: the whole file takes
-//! about 35 s on 2 cores; `LOOM_MAX_PREEMPTIONS=3` bounds it to about 1 s if CI needs that).
+//! Each future and waiter model explores every interleaving of its threads (exhaustively: they
+//! take about 35 s on 2 cores; `LOOM_MAX_PREEMPTIONS=3` bounds them to about 1 s if CI needs
+//! that). The thread-pool models (`pool_*`) run the pool's real code; the three larger ones
+//! have a preemption bound of 3 unless `LOOM_MAX_PREEMPTIONS` is set (each takes about a
+//! second; unbounded, minutes).
 //! A lost wake-up shows up as loom's "deadlock" failure, a callback run twice or a waiter left
 //! installed as a failed assertion. Only `Deadline::Forever` is used: loom has no clock (its `Condvar::wait_timeout`
 //! never times out), and the spin phases of the waits are single checks under loom.
@@ -22,6 +29,7 @@ use loom::sync::Mutex;
 use loom::thread;
 
 use cfutures::future::{Callback, Resolved};
+use cfutures::thread_pool::{ThreadPool, ThreadPoolOptions};
 use cfutures::wait::{wait, AsCompleted, ReturnWhen};
 use cfutures::{Bytes, Deadline, FailKind, Future, Out, State, Status, Task};
 
@@ -639,5 +647,318 @@ fn wait_done_two_sleepers_woken_by_cancel() {
         assert_eq!(f.state(), State::Cancelled);
         other.join().unwrap();
         canceller.join().unwrap();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The thread pool: submit, shutdown, teardown, idle threads, a broken pool
+// ---------------------------------------------------------------------------------------------
+//
+// `src/thread_pool.rs` itself runs here: under `--cfg loom` its work queue is a mutex-and-condvar
+// channel with crossbeam's semantics (`src/sync.rs`), its threads are loom threads and its
+// locks, condvar and atomics loom's, so every interleaving of submit, shutdown and the workers'
+// `recv` / `set_running` / idle counting is explored. Only the process-exit hook and the fork
+// generation (`executor.rs`, which needs real processes) are left out.
+
+/// Counts its runs: the argument is the address of a loom `AtomicUsize` that the model keeps
+/// alive until every task has finished (the pool is shut down with wait first).
+unsafe extern "C" fn count_run(arg: *const c_void, len: usize, _out: *mut Out) -> c_int {
+    assert_eq!(len, std::mem::size_of::<usize>());
+    let mut addr = [0u8; std::mem::size_of::<usize>()];
+    // SAFETY: the pool passes `len` readable argument bytes.
+    addr.copy_from_slice(unsafe { std::slice::from_raw_parts(arg.cast::<u8>(), len) });
+    let counter = usize::from_ne_bytes(addr) as *const AtomicUsize;
+    // SAFETY: the address of an `AtomicUsize` inside an `Arc` that outlives every task (see
+    // `counting`).
+    unsafe { &*counter }.fetch_add(1, Ordering::SeqCst);
+    0
+}
+
+/// An initializer that fails: it breaks the pool.
+unsafe extern "C" fn failing_init(_arg: *const c_void, _len: usize, _out: *mut Out) -> c_int {
+    1
+}
+
+/// A task that counts its runs on `runs`.
+fn counting(runs: &Arc<AtomicUsize>) -> Task {
+    let addr = Arc::as_ptr(runs) as usize;
+    Task {
+        func: count_run,
+        arg: Bytes::copy_from(&addr.to_ne_bytes()).unwrap(),
+    }
+}
+
+/// A model builder with a preemption bound of `n` unless `LOOM_MAX_PREEMPTIONS` is set: the
+/// pool models run the pool's real locks, channel and condvars, and unbounded they take
+/// minutes. Bugs of the kind modelled here need one or two preemptions (loom's guidance).
+fn bounded(n: usize) -> loom::model::Builder {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(n);
+    }
+    b
+}
+
+fn pool(max_workers: usize) -> Arc<ThreadPool> {
+    Arc::new(ThreadPool::new(max_workers, ThreadPoolOptions::default()).unwrap())
+}
+
+/// Adds a done-callback that counts its calls on `calls`.
+fn count_callbacks(f: &Arc<Future>, calls: &Arc<AtomicUsize>) {
+    let calls = Arc::clone(calls);
+    f.add_done_callback(Box::new(move |_| {
+        calls.fetch_add(1, Ordering::SeqCst);
+    }));
+}
+
+/// A submit racing `shutdown(wait=true)`: the submit either gets `Shutdown` and its task never
+/// runs, or is accepted, and then its task has run by the time the shutdown returns (the
+/// thread that runs it was started under the same lock and is joined). Never lost.
+#[test]
+fn pool_submit_races_shutdown() {
+    loom::model(|| {
+        let p = pool(1);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let submitter = {
+            let (p, task) = (Arc::clone(&p), counting(&runs));
+            thread::spawn(move || p.submit(task))
+        };
+        p.shutdown(true, false).unwrap();
+        let ran_at_shutdown = runs.load(Ordering::SeqCst);
+        match submitter.join().unwrap() {
+            Ok(f) => {
+                assert_eq!(f.state(), State::Succeeded, "an accepted task was lost");
+                assert_eq!(
+                    ran_at_shutdown, 1,
+                    "shutdown(wait) returned before the task ran"
+                );
+            }
+            Err(e) => {
+                assert_eq!(e.status, Status::Shutdown);
+                assert_eq!(runs.load(Ordering::SeqCst), 0);
+            }
+        }
+        assert_eq!(p.thread_count(), 0, "a thread was left unjoined");
+    });
+}
+
+/// BI07: two `shutdown(wait=true)` at once. Exactly one joins the threads (a join handle can
+/// be joined once), and *both* return only once the queued work is done and the threads have
+/// exited, as CPython's shutdown does in every caller.
+#[test]
+fn pool_two_shutdowns_wait_for_one_teardown() {
+    loom::model(|| {
+        let p = pool(1);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let f = p.submit(counting(&runs)).unwrap();
+        let other = {
+            let (p, f, runs) = (Arc::clone(&p), Arc::clone(&f), Arc::clone(&runs));
+            thread::spawn(move || {
+                p.shutdown(true, false).unwrap();
+                assert!(
+                    f.is_done(),
+                    "a concurrent shutdown(wait=true) returned before the work was done"
+                );
+                assert_eq!(runs.load(Ordering::SeqCst), 1);
+            })
+        };
+        p.shutdown(true, false).unwrap();
+        assert!(
+            f.is_done(),
+            "shutdown(wait=true) returned before the work was done"
+        );
+        other.join().unwrap();
+        assert_eq!(f.state(), State::Succeeded);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        // A third shutdown after the teardown: at once, still fine.
+        p.shutdown(true, false).unwrap();
+    });
+}
+
+/// TO14/TO11: `shutdown(wait=false, cancel_futures=true)` races the worker taking queued items
+/// and a submit from another thread. Every future ends exactly one of Cancelled (its task never
+/// ran) or Succeeded (ran once); each callback runs exactly once; a submit either is refused
+/// with `Shutdown` or its future is one of those.
+#[test]
+fn pool_cancel_futures_races_worker_and_submit() {
+    bounded(3).check(|| {
+        let p = pool(1);
+        let runs: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+        let calls: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+        let f0 = p.submit(counting(&runs[0])).unwrap();
+        count_callbacks(&f0, &calls[0]);
+        let f1 = p.submit(counting(&runs[1])).unwrap();
+        count_callbacks(&f1, &calls[1]);
+        let submitter = {
+            let (p, task, calls) = (Arc::clone(&p), counting(&runs[2]), Arc::clone(&calls[2]));
+            thread::spawn(move || {
+                let r = p.submit(task);
+                if let Ok(f) = &r {
+                    count_callbacks(f, &calls);
+                }
+                r
+            })
+        };
+        p.shutdown(false, true).unwrap();
+        let late = submitter.join().unwrap();
+        p.shutdown(true, false).unwrap();
+
+        let mut futures = vec![f0, f1];
+        match late {
+            Ok(f) => futures.push(f),
+            Err(e) => {
+                assert_eq!(e.status, Status::Shutdown);
+                assert_eq!(runs[2].load(Ordering::SeqCst), 0);
+            }
+        }
+        for (i, f) in futures.iter().enumerate() {
+            let ran = runs[i].load(Ordering::SeqCst);
+            match f.state() {
+                State::Succeeded => assert_eq!(ran, 1, "future {i} succeeded without one run"),
+                State::Cancelled => assert_eq!(ran, 0, "cancelled future {i} ran"),
+                s => panic!("future {i} ended {s:?} after shutdown(wait=true)"),
+            }
+            assert_eq!(calls[i].load(Ordering::SeqCst), 1, "callback {i} count");
+        }
+    });
+}
+
+/// The idle-thread count (CPython's idle semaphore): a worker counts itself idle *before* it
+/// publishes the outcome, so a caller that sees a future done and submits again always finds
+/// it idle and never starts a second thread (test_reuse in test_pool.c, exhaustively).
+#[test]
+fn pool_idle_worker_is_reused() {
+    bounded(3).check(|| {
+        let p = pool(2);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let f1 = p.submit(counting(&runs)).unwrap();
+        assert!(f1.wait_done(Deadline::Forever));
+        let f2 = p.submit(counting(&runs)).unwrap();
+        assert_eq!(
+            p.thread_count(),
+            1,
+            "a second thread started beside an idle one"
+        );
+        assert!(f2.wait_done(Deadline::Forever));
+        p.shutdown(true, false).unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    });
+}
+
+/// A failing initializer breaks the pool while another thread submits: the submit is refused
+/// with `Broken`, or accepted and its future fails with `Broken`. No task runs and no future is
+/// left pending.
+#[test]
+fn pool_broken_initializer_races_submit() {
+    loom::model(|| {
+        let p = Arc::new(
+            ThreadPool::new(
+                1,
+                ThreadPoolOptions {
+                    thread_name_prefix: None,
+                    initializer: Some(Task {
+                        func: failing_init,
+                        arg: Bytes::empty(),
+                    }),
+                },
+            )
+            .unwrap(),
+        );
+        let runs = Arc::new(AtomicUsize::new(0));
+        let f1 = p.submit(counting(&runs)).unwrap();
+        let submitter = {
+            let (p, task) = (Arc::clone(&p), counting(&runs));
+            thread::spawn(move || p.submit(task))
+        };
+        let r2 = submitter.join().unwrap();
+        assert!(f1.wait_done(Deadline::Forever));
+        let mut futures = vec![f1];
+        match r2 {
+            Ok(f) => {
+                assert!(f.wait_done(Deadline::Forever));
+                futures.push(f);
+            }
+            Err(e) => assert_eq!(e.status, Status::Broken),
+        }
+        for f in &futures {
+            assert!(f
+                .with_outcome(|r| matches!(r, Resolved::Failed(FailKind::Broken, _, _)))
+                .unwrap());
+        }
+        p.shutdown(true, false).unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        let e = p.submit(counting(&runs)).unwrap_err();
+        assert_eq!(e.status, Status::Broken);
+    });
+}
+
+/// A gate a task or a callback can block on (a loom mutex and condvar).
+struct LoomGate {
+    open: Mutex<bool>,
+    cond: loom::sync::Condvar,
+}
+
+impl LoomGate {
+    fn new() -> Arc<LoomGate> {
+        Arc::new(LoomGate {
+            open: Mutex::new(false),
+            cond: loom::sync::Condvar::new(),
+        })
+    }
+
+    fn pass(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.cond.wait(open).unwrap();
+        }
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.cond.notify_all();
+    }
+}
+
+/// Passes the `LoomGate` whose address is the argument.
+unsafe extern "C" fn gated_run(arg: *const c_void, len: usize, _out: *mut Out) -> c_int {
+    assert_eq!(len, std::mem::size_of::<usize>());
+    let mut addr = [0u8; std::mem::size_of::<usize>()];
+    // SAFETY: the pool passes `len` readable argument bytes.
+    addr.copy_from_slice(unsafe { std::slice::from_raw_parts(arg.cast::<u8>(), len) });
+    // SAFETY: the address of a `LoomGate` inside an `Arc` the model keeps until the pool is
+    // shut down with wait.
+    unsafe { &*(usize::from_ne_bytes(addr) as *const LoomGate) }.pass();
+    0
+}
+
+/// RE09 (thread side): a worker running a done-callback is not idle. While the callback of
+/// `f1` blocks (on a gate that opens only once `f2` is done), a submit starts a second thread
+/// for `f2` instead of queueing it behind the callback; were the blocked worker counted idle,
+/// `f2` would never run and loom would report the deadlock.
+#[test]
+fn pool_worker_running_callbacks_is_not_idle() {
+    bounded(3).check(|| {
+        let p = pool(2);
+        let task_gate = LoomGate::new();
+        let cb_gate = LoomGate::new();
+        let f1 = p
+            .submit(Task {
+                func: gated_run,
+                arg: Bytes::copy_from(&(Arc::as_ptr(&task_gate) as usize).to_ne_bytes()).unwrap(),
+            })
+            .unwrap();
+        {
+            let cb_gate = Arc::clone(&cb_gate);
+            f1.add_done_callback(Box::new(move |_| cb_gate.pass()));
+        }
+        task_gate.open();
+        assert!(f1.wait_done(Deadline::Forever));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let f2 = p.submit(counting(&runs)).unwrap();
+        assert!(f2.wait_done(Deadline::Forever));
+        assert_eq!(p.thread_count(), 2);
+        cb_gate.open();
+        p.shutdown(true, false).unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
     });
 }

@@ -952,6 +952,91 @@ fn shutdown_cancel_futures() {
     assert_eq!(runs.load(Ordering::SeqCst), 0);
 }
 
+/// BI07: eight threads call `shutdown(wait=true)` at once while the pool's only thread is held
+/// by a gated task and work is queued. Exactly one of them joins the thread; every one returns
+/// `Ok` only once all the work has run (CPython joins in every caller). The deterministic
+/// version (callers seen parked before the gate opens) is test_shutdown.c; the exhaustive one
+/// is the loom model `pool_two_shutdowns_wait_for_one_teardown`.
+#[test]
+fn concurrent_shutdowns_all_wait_for_the_teardown() {
+    let gate = Gate::default();
+    let runs = AtomicUsize::new(0);
+    let pool = ThreadPool::new(1, ThreadPoolOptions::default()).unwrap();
+    let task = |g: Option<&Gate>, i| Task {
+        func: gated,
+        arg: Bytes::copy_from(as_bytes(&gated_arg(g, Some(&runs), i, 0))).unwrap(),
+    };
+    let mut fs = vec![pool.submit(task(Some(&gate), 0)).unwrap()];
+    for i in 1..=10 {
+        fs.push(pool.submit(task(None, i)).unwrap());
+    }
+    gate.wait_arrivals(1);
+    let start = std::sync::Barrier::new(9);
+    std::thread::scope(|s| {
+        let callers: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    pool.shutdown(true, false).unwrap();
+                    (runs.load(Ordering::SeqCst), fs.iter().all(|f| f.is_done()))
+                })
+            })
+            .collect();
+        start.wait();
+        gate.open();
+        for c in callers {
+            assert_eq!(
+                c.join().unwrap(),
+                (11, true),
+                "a shutdown(wait=true) returned before the work was done"
+            );
+        }
+    });
+    assert_eq!(pool.thread_count(), 0);
+    pool.shutdown(true, true).unwrap();
+}
+
+/// RE09 (thread side): a worker blocked in a done-callback is not counted idle: a single
+/// submit made meanwhile starts a second thread (the pool has room) instead of queueing behind
+/// the callback. Deterministic: the callback stays blocked until the new task is done.
+#[test]
+fn a_worker_running_callbacks_is_not_counted_idle() {
+    let task_gate = Gate::default();
+    let cb_gate = Arc::new(Gate::default());
+    let pool = ThreadPool::new(2, ThreadPoolOptions::default()).unwrap();
+    let f = pool
+        .submit(Task {
+            func: gated,
+            arg: Bytes::copy_from(as_bytes(&gated_arg(Some(&task_gate), None, 1, 0))).unwrap(),
+        })
+        .unwrap();
+    task_gate.wait_arrivals(1);
+    {
+        let cb_gate = Arc::clone(&cb_gate);
+        f.add_done_callback(Box::new(move |_| cb_gate.pass()));
+    }
+    task_gate.open();
+    cb_gate.wait_arrivals(1);
+    // The future is done for waiters although its callback is still running.
+    assert_eq!(u64_of(&result(&f)), 1);
+    let g = pool
+        .submit(Task {
+            func: gated,
+            arg: Bytes::copy_from(as_bytes(&gated_arg(None, None, 7, 0))).unwrap(),
+        })
+        .unwrap();
+    let finished = g.wait_done(watchdog());
+    // Release the callback first, so that a failure below cannot hang the pool's drop.
+    cb_gate.open();
+    assert!(
+        finished,
+        "a task submitted while a done-callback blocked waited behind it"
+    );
+    assert_eq!(u64_of(&result(&g)), 7);
+    assert_eq!(pool.thread_count(), 2);
+    pool.shutdown(true, false).unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // map
 // ---------------------------------------------------------------------------------------------

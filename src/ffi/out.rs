@@ -6,7 +6,8 @@ use super::{c_bytes, cf_status, ffi_boundary, invalid, non_null, set_last_error}
 use crate::future::Out;
 
 /// Where a running task puts its result. Borrowed: valid only during the task call that
-/// received it, and only on that thread.
+/// received it, and only on that thread; used after the task returned or from another thread,
+/// the `cf_out_*` calls give `CF_INVALID_ARGUMENT` (NULL for `cf_out_alloc`).
 pub struct cf_out {
     _opaque: [u8; 0],
 }
@@ -34,10 +35,19 @@ pub(crate) fn task_fn(
     }
 }
 
-fn out_mut<'a>(out: *mut cf_out) -> &'a mut Out {
-    // SAFETY: callers check `out` is non-NULL; by the API contract it is the live `cf_out`
-    // handed to the running task, which only that task's thread uses.
-    unsafe { &mut *out.cast::<Out>() }
+/// The `Out` behind `out`, or `None` unless `out` is the `cf_out` of the task call running on
+/// this thread (kept after the task returned, or passed to another thread: refused).
+fn out_mut<'a>(out: *mut cf_out) -> Option<&'a mut Out> {
+    if !crate::future::out_is_live(out.cast::<Out>()) {
+        set_last_error(
+            "cf_out used outside the task call that received it (after the task returned, or \
+             from another thread)",
+        );
+        return None;
+    }
+    // SAFETY: `out` is the `Out` of the task call running on this thread (checked above): it
+    // lives on this thread's stack until the call returns, and only this thread uses it.
+    Some(unsafe { &mut *out.cast::<Out>() })
 }
 
 /// Sets the task's result to a copy of `len` bytes at `data` (`data` may be NULL when `len`
@@ -50,7 +60,10 @@ pub extern "C" fn cf_out_set(out: *mut cf_out, data: *const c_void, len: usize) 
             Ok(b) => b,
             Err(st) => return st,
         };
-        if out_mut(out).set(bytes) {
+        let Some(o) = out_mut(out) else {
+            return cf_status::CF_INVALID_ARGUMENT;
+        };
+        if o.set(bytes) {
             cf_status::CF_OK
         } else {
             set_last_error("out of memory copying the task result");
@@ -67,7 +80,10 @@ pub extern "C" fn cf_out_set(out: *mut cf_out, data: *const c_void, len: usize) 
 pub extern "C" fn cf_out_alloc(out: *mut cf_out, len: usize) -> *mut c_void {
     ffi_boundary! {
         non_null!(out);
-        match out_mut(out).alloc(len) {
+        let Some(o) = out_mut(out) else {
+            return std::ptr::null_mut();
+        };
+        match o.alloc(len) {
             Some(buf) => buf.as_mut_ptr().cast(),
             None => invalid("out of memory allocating the task result"),
         }
@@ -87,7 +103,10 @@ pub extern "C" fn cf_out_fail(out: *mut cf_out, message: *const c_char) -> cf_st
             // SAFETY: `message` is non-NULL and, by the API contract, a NUL-terminated string.
             Some(unsafe { CStr::from_ptr(message) }.to_owned())
         };
-        out_mut(out).fail(msg);
+        let Some(o) = out_mut(out) else {
+            return cf_status::CF_INVALID_ARGUMENT;
+        };
+        o.fail(msg);
         cf_status::CF_OK
     }
 }

@@ -121,15 +121,14 @@ static inline void cft_on_alarm(int sig) {
     _exit(3);
 }
 
-/* Starts the watchdog: CFTEST_ALARM seconds (default 100). The Rust runner sets it above its
- * own 120 s limit, so that under the runner its watchdog (which dumps stacks with gdb) fires
- * first; run by hand, this one ends a hung program. Also makes stdout unbuffered-by-line. */
-static inline void cft_start(const char *name) {
+/* (Re)arms the watchdog: SIGALRM handler and alarm(CFTEST_ALARM seconds, default 100). A
+ * test that needs SIGALRM or ITIMER_REAL for itself (test_signals.c) calls it afterwards, and
+ * so does a forked child (alarms are not inherited across fork). */
+static inline void cft_watchdog_arm(void) {
     struct sigaction sa;
     const char *env = getenv("CFTEST_ALARM");
     unsigned secs = 100;
     if (env && *env) secs = (unsigned)strtoul(env, NULL, 10);
-    cft_test_name = name;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = cft_on_alarm;
     sigemptyset(&sa.sa_mask);
@@ -138,6 +137,14 @@ static inline void cft_start(const char *name) {
         cft_die();
     }
     alarm(secs);
+}
+
+/* Starts the watchdog: CFTEST_ALARM seconds (default 100). The Rust runner sets it above its
+ * own 120 s limit, so that under the runner its watchdog (which dumps stacks with gdb) fires
+ * first; run by hand, this one ends a hung program. Also makes stdout unbuffered-by-line. */
+static inline void cft_start(const char *name) {
+    cft_test_name = name;
+    cft_watchdog_arm();
     setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
@@ -197,6 +204,37 @@ static inline int cft_settle_threads(int expected) {
     return n;
 }
 
+/* Child processes of this process (any state, zombies included), from /proc/<pid>/stat. */
+static inline int cft_count_children(void) {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    pid_t self = getpid();
+    if (!d) {
+        perror("/proc");
+        cft_die();
+    }
+    while ((e = readdir(d)) != NULL) {
+        char path[300], buf[512];
+        FILE *f;
+        size_t got;
+        char *p;
+        int ppid = 0;
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        f = fopen(path, "r");
+        if (!f) continue; /* gone meanwhile */
+        got = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[got] = 0;
+        p = strrchr(buf, ')');
+        /* After the command: " S ppid ..." */
+        if (p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == (int)self) n++;
+    }
+    closedir(d);
+    return n;
+}
+
 #define CHECK_THREADS_BACK_TO(baseline) CHECK_EQ_INT(cft_settle_threads(baseline), (baseline))
 #define CHECK_FDS_BACK_TO(baseline) CHECK_EQ_INT(cft_count_fds(), (baseline))
 
@@ -233,6 +271,16 @@ static inline long cft_rss_bytes(void) {
     if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
     fclose(f);
     return resident * sysconf(_SC_PAGESIZE);
+}
+
+/* Whether heap usage is distorted by instrumentation (AddressSanitizer's redzones and
+ * quarantine, or valgrind, which preloads its vgpreload library): RSS bounds say nothing then. */
+static inline bool cft_memory_instrumented(void) {
+    const char *pre = getenv("LD_PRELOAD");
+#if defined(__SANITIZE_ADDRESS__)
+    return true;
+#endif
+    return pre != NULL && strstr(pre, "vgpreload") != NULL;
 }
 
 static inline pid_t cft_gettid(void) { return (pid_t)syscall(SYS_gettid); }

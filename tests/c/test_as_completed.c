@@ -1,4 +1,9 @@
-/* test_as_completed.c: cf_as_completed_new / _next / _free. */
+/* test_as_completed.c: cf_as_completed_new / _next / _free.
+ *
+ * Catalogue rows (RELIABILITY.md section 2): TO12 the deadline (test_deadline_two_slow: 4
+ * futures, 2 slow, timeout 0.1), BI08 zero futures (test_zero), BI09 duplicates
+ * (test_distinct, test_same_thrice), BI13 the iterator freed early (test_many), TO09 a cancel
+ * wakes a blocked next (test_cancel_wakes). main checks threads and descriptors (O2, O5). */
 #include "cftest.h"
 
 typedef struct helper {
@@ -44,7 +49,7 @@ static void expect_done(cf_as_completed *it) {
     CHECK_STATUS(cf_as_completed_next(it, &f, NULL), CF_DONE);
 }
 
-/* Each distinct future once, with its first index. */
+/* BI09: each distinct future once, with its first index. */
 static void test_distinct(cf_executor *ex) {
     cf_future *a = done_future(ex), *b = done_future(ex), *c = done_future(ex);
     cf_future *fs[6];
@@ -221,8 +226,8 @@ static void test_timeout(cf_executor *ex) {
     cft_gate_destroy(&gb);
 }
 
-/* A cancel from another thread wakes a blocked next at once (the futures are queued behind a
- * gated task on a one-thread pool: nothing else can complete them). */
+/* TO09: a cancel from another thread wakes a blocked next at once (the futures are queued
+ * behind a gated task on a one-thread pool: nothing else can complete them). */
 static void test_cancel_wakes(cf_executor *ex1) {
     cft_gate gate;
     cft_counter started;
@@ -293,6 +298,72 @@ static void test_keeps_alive(cf_executor *ex) {
     cft_gate_destroy(&gate);
 }
 
+/* BI09: as_completed([f, f, f]) hands f out once, with index 0, then CF_DONE; pending at _new
+ * or already done. */
+static void test_same_thrice(cf_executor *ex) {
+    cft_gate gate;
+    cf_future *f, *fs[3], *got = NULL;
+    cf_as_completed *it = NULL;
+    size_t idx = 9;
+    int round;
+    cft_gate_init(&gate);
+    f = cft_submit_gated(ex, &gate, NULL, NULL);
+    fs[0] = fs[1] = fs[2] = f;
+    for (round = 0; round < 2; round++) {
+        it = NULL;
+        CHECK_STATUS(cf_as_completed_new(fs, 3, CF_FOREVER, &it), CF_OK);
+        if (round == 0) cft_gate_open(&gate); /* pending at _new in round 0 */
+        CHECK_STATUS(cf_as_completed_next(it, &got, &idx), CF_OK);
+        CHECK(got == f);
+        CHECK_EQ_INT(idx, 0);
+        expect_done(it);
+        cf_as_completed_free(it);
+    }
+    cf_future_free(f);
+    cft_gate_destroy(&gate);
+}
+
+/* TO12: 4 futures, 2 done and 2 slow (gated, never released before the deadline), timeout
+ * 0.1: the 2 done ones come first, then CF_TIMEOUT with "2 (of 4) futures unfinished" in
+ * cf_last_error(); later calls keep reporting the timeout. */
+static void test_deadline_two_slow(cf_executor *ex) {
+    cft_gate slow;
+    cft_counter started;
+    cf_future *fs[4], *got = NULL;
+    cf_as_completed *it = NULL;
+    bool seen[4] = {false, false, false, false};
+    size_t idx = 0;
+    int i;
+    cft_gate_init(&slow);
+    cft_counter_init(&started);
+    fs[0] = cft_submit_gated(ex, &slow, &started, NULL);
+    fs[1] = done_future(ex);
+    fs[2] = cft_submit_gated(ex, &slow, &started, NULL);
+    fs[3] = done_future(ex);
+    cft_counter_await(&started, 2);
+    CHECK_STATUS(cf_as_completed_new(fs, 4, 0.1, &it), CF_OK);
+    for (i = 0; i < 2; i++) {
+        CHECK_STATUS(cf_as_completed_next(it, &got, &idx), CF_OK);
+        CHECK(idx == 1 || idx == 3);
+        CHECK(got == fs[idx]);
+        CHECK(!seen[idx]);
+        seen[idx] = true;
+    }
+    CHECK_STATUS(cf_as_completed_next(it, &got, &idx), CF_TIMEOUT);
+    if (strstr(cf_last_error(), "2 (of 4) futures unfinished") == NULL)
+        fprintf(stderr, "cf_last_error(): \"%s\"\n", cf_last_error());
+    CHECK(strstr(cf_last_error(), "2 (of 4) futures unfinished") != NULL);
+    CHECK_STATUS(cf_as_completed_next(it, &got, &idx), CF_TIMEOUT);
+    CHECK(!cf_future_done(fs[0]) && !cf_future_done(fs[2]));
+    cf_as_completed_free(it);
+    cft_gate_open(&slow);
+    CHECK_STATUS(cf_wait(fs, 4, CF_FOREVER, CF_ALL_COMPLETED, NULL, NULL), CF_OK);
+    for (i = 0; i < 4; i++) cf_future_free(fs[i]);
+    cft_counter_destroy(&started);
+    cft_gate_destroy(&slow);
+}
+
+/* BI08: zero futures: CF_DONE at once. */
 static void test_zero(void) {
     cf_as_completed *it = NULL;
     CHECK_STATUS(cf_as_completed_new(NULL, 0, CF_FOREVER, &it), CF_OK);
@@ -305,7 +376,7 @@ static void test_zero(void) {
     cf_as_completed_free(it);
 }
 
-/* Many futures: each handed out exactly once; free the iterator half-way too. */
+/* Many futures: each handed out exactly once; BI13: free the iterator half-way too. */
 static void test_many(cf_executor *ex) {
     enum { N = 20000 };
     cf_future **fs = malloc(N * sizeof *fs);
@@ -413,6 +484,8 @@ int main(void) {
     test_cancel_wakes(ex1);
     test_keeps_alive(ex);
     test_zero();
+    test_same_thrice(ex);
+    test_deadline_two_slow(ex);
     test_many(ex);
     test_order_rounds(ex);
 

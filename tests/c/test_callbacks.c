@@ -1,5 +1,12 @@
 /* test_callbacks.c: done-callbacks run once, in order, in the completing thread (or at once in
- * the caller), and may call back into cfutures. */
+ * the caller), and may call back into cfutures.
+ *
+ * Catalogue rows (RELIABILITY.md section 2): RE01 callback on an already-done future (success,
+ * failure, cancel), RE02 callbacks that submit (chains of 100, 50 and 60), RE03 a callback that
+ * frees its future, RE04 a callback that waits on or cancels its own future, RE05 shutdown from
+ * a callback, RE08 exactly once (1000 callbacks; the racing version is in tests/rust_api.rs and
+ * tests/loom.rs), RE09 a blocked callback delays no other future. Callback counters check O6;
+ * main checks threads and descriptors (O2, O5). */
 #include "cftest.h"
 
 #define MAXREC 1100
@@ -218,7 +225,7 @@ static void test_cancel_thread(cf_executor *ex1) {
     rec_destroy(&r);
 }
 
-/* Re-entrant callback 1: submits new work to the same executor. */
+/* RE02, re-entrant callback 1: submits new work to the same executor. */
 typedef struct resubmit {
     cf_executor *ex;
     cft_counter *work;
@@ -322,8 +329,8 @@ static void test_callback_cancels(cf_executor *ex1) {
     cft_gate_destroy(&gate);
 }
 
-/* Re-entrant callback 3: frees the future it was given (it was given a reference). Also calls
- * other functions on the future first. */
+/* RE03, re-entrant callback 3: frees the future it was given (it was given a reference). Also
+ * calls other functions on the future first. A callback added after it still runs. */
 typedef struct freer {
     int status;
     bool done;
@@ -355,9 +362,22 @@ static void test_callback_frees(cf_executor *ex) {
      * reference, so the callback drops the last reference users hold. */
     f = cft_submit_gated(ex, &gate, &started, NULL);
     CHECK_STATUS(cf_future_add_done_callback(cf_future_retain(f), cb_free, &s), CF_OK);
-    cf_future_free(f);
-    cft_gate_open(&gate);
-    cft_counter_await(&s.count, 1);
+    {
+        /* A later callback on the same future: it runs after the one that dropped the last
+         * user reference (the completer keeps the future alive while callbacks run). */
+        static rec r;
+        static cbarg later;
+        rec_init(&r);
+        later.r = &r;
+        later.id = 0;
+        CHECK_STATUS(cf_future_add_done_callback(f, cb_record, &later), CF_OK);
+        cf_future_free(f);
+        cft_gate_open(&gate);
+        cft_counter_await(&s.count, 1);
+        cft_counter_await(&r.count, 1);
+        CHECK_EQ_INT(r.calls[0], 1);
+        rec_destroy(&r);
+    }
     CHECK_STATUS(s.status, CF_OK);
     CHECK(s.done);
     /* Already done at add time: the callback runs at once in this thread and frees. */
@@ -373,8 +393,8 @@ static void test_callback_frees(cf_executor *ex) {
     cft_gate_destroy(&gate);
 }
 
-/* Re-entrant callback 4: shutdown(wait=true) from inside a pool thread must not deadlock; it
- * returns CF_INVALID_ARGUMENT, and the shutdown has started. */
+/* RE05, re-entrant callback 4: shutdown(wait=true) from inside a pool thread must not
+ * deadlock; it returns CF_INVALID_ARGUMENT, and the shutdown has started. */
 typedef struct shutter {
     cf_executor *ex;
     int status_wait;
@@ -478,6 +498,298 @@ static void test_callback_nested(cf_executor *ex) {
     rec_destroy(&r);
 }
 
+/* RE01: a callback added to an already-done future runs at once, in the caller, exactly once:
+ * after a success, a failure and a cancel. */
+static void test_already_done(cf_executor *ex1) {
+    rec r;
+    cbarg a[3];
+    cft_gate gate;
+    cft_counter started;
+    cf_future *ok = NULL, *failed = NULL, *blocker, *cancelled;
+    int i;
+    rec_init(&r);
+    cft_gate_init(&gate);
+    cft_counter_init(&started);
+    CHECK_STATUS(cf_submit(ex1, cft_task_noop, NULL, 0, &ok), CF_OK);
+    CHECK_STATUS(cf_future_exception(ok, CF_FOREVER), CF_OK);
+    CHECK_STATUS(cf_submit(ex1, task_fail7, NULL, 0, &failed), CF_OK);
+    CHECK_STATUS(cf_future_exception(failed, CF_FOREVER), CF_TASK_FAILED);
+    blocker = cft_submit_gated(ex1, &gate, &started, NULL);
+    cancelled = cft_submit_gated(ex1, NULL, NULL, NULL);
+    cft_counter_await(&started, 1);
+    CHECK(cf_future_cancel(cancelled));
+    {
+        cf_future *done[3];
+        done[0] = ok;
+        done[1] = failed;
+        done[2] = cancelled;
+        for (i = 0; i < 3; i++) {
+            a[i].r = &r;
+            a[i].id = i;
+            CHECK_STATUS(cf_future_add_done_callback(done[i], cb_record, &a[i]), CF_OK);
+            /* Ran before add_done_callback returned, in this thread. */
+            CHECK_EQ_INT(cft_counter_get(&r.count), i + 1);
+            CHECK_EQ_INT(r.calls[i], 1);
+            CHECK(pthread_equal(r.thread[i], pthread_self()));
+            CHECK(r.future[i] == done[i]);
+        }
+    }
+    /* Nothing runs them again: not the blocker finishing, not another cancel. */
+    CHECK(cf_future_cancel(cancelled));
+    cft_gate_open(&gate);
+    CHECK_STATUS(cf_future_exception(blocker, CF_FOREVER), CF_OK);
+    for (i = 0; i < 3; i++) CHECK_EQ_INT(r.calls[i], 1);
+    CHECK_EQ_INT(cft_counter_get(&r.count), 3);
+    cf_future_free(ok);
+    cf_future_free(failed);
+    cf_future_free(blocker);
+    cf_future_free(cancelled);
+    cft_counter_destroy(&started);
+    cft_gate_destroy(&gate);
+    rec_destroy(&r);
+}
+
+/* RE02: chains of callbacks that submit: each link's callback submits the next link, to a
+ * depth of 100, 50 and 60, three chains at once. All finish (bounded by the watchdog, O1);
+ * every link ran exactly once and its callback ran exactly once. */
+enum { CHAIN_MAX = 100 };
+
+typedef struct chain {
+    cf_executor *ex;
+    int depth;               /* links wanted */
+    int ran[CHAIN_MAX];      /* per link: task runs */
+    int calls[CHAIN_MAX];    /* per link: callback runs */
+    cf_future *fs[CHAIN_MAX];
+    int submit_failures;
+    cft_counter done;        /* 1 once the last link's callback ran */
+} chain;
+
+typedef struct link_arg {
+    chain *c;
+    int i;
+} link_arg;
+
+static void cb_next_link(cf_future *f, void *ud);
+
+static int task_link(const void *arg, size_t len, cf_out *out) {
+    link_arg a;
+    (void)out;
+    if (len != sizeof a) return 99;
+    memcpy(&a, arg, sizeof a);
+    a.c->ran[a.i]++;
+    return 0;
+}
+
+/* Submits link i of chain c and adds the callback that submits link i + 1. */
+static void submit_link(chain *c, int i) {
+    link_arg a;
+    cf_future *f = NULL;
+    a.c = c;
+    a.i = i;
+    if (cf_submit(c->ex, task_link, &a, sizeof a, &f) != CF_OK) {
+        c->submit_failures++;
+        cft_counter_add(&c->done, 1);
+        return;
+    }
+    c->fs[i] = f;
+    /* user_data: the link's index inside its chain, recovered from the pointer. */
+    if (cf_future_add_done_callback(f, cb_next_link, &c->calls[i]) != CF_OK) {
+        c->submit_failures++;
+        cft_counter_add(&c->done, 1);
+    }
+}
+
+static chain *g_chains[3];
+
+static void cb_next_link(cf_future *f, void *ud) {
+    int *calls = ud;
+    int k;
+    (void)f;
+    (*calls)++;
+    for (k = 0; k < 3; k++) {
+        chain *c = g_chains[k];
+        if (calls >= c->calls && calls < c->calls + CHAIN_MAX) {
+            int i = (int)(calls - c->calls);
+            if (i + 1 < c->depth)
+                submit_link(c, i + 1);
+            else
+                cft_counter_add(&c->done, 1);
+            return;
+        }
+    }
+}
+
+static void test_callback_chains(cf_executor *ex, cf_executor *ex1) {
+    static chain chains[3];
+    static const int depths[3] = {100, 50, 60};
+    int k, i;
+    for (k = 0; k < 3; k++) {
+        chain *c = &chains[k];
+        memset(c->ran, 0, sizeof c->ran);
+        memset(c->calls, 0, sizeof c->calls);
+        memset(c->fs, 0, sizeof c->fs);
+        c->ex = k == 1 ? ex1 : ex;
+        c->depth = depths[k];
+        c->submit_failures = 0;
+        cft_counter_init(&c->done);
+        g_chains[k] = c;
+    }
+    for (k = 0; k < 3; k++) submit_link(&chains[k], 0);
+    for (k = 0; k < 3; k++) {
+        chain *c = &chains[k];
+        cft_counter_await(&c->done, 1);
+        CHECK_EQ_INT(c->submit_failures, 0);
+        for (i = 0; i < c->depth; i++) {
+            CHECK_EQ_INT(c->ran[i], 1);
+            CHECK_EQ_INT(c->calls[i], 1);
+            CHECK(c->fs[i] != NULL);
+            CHECK_STATUS(cf_future_exception(c->fs[i], 0.0), CF_OK);
+            cf_future_free(c->fs[i]);
+        }
+        for (; i < CHAIN_MAX; i++) CHECK(c->fs[i] == NULL);
+        cft_counter_destroy(&c->done);
+    }
+}
+
+/* RE04: a callback waits on its own future (result with CF_FOREVER, cf_wait, exception),
+ * cancels it and adds to it: everything returns at once (CF_OK, CF_OK, false), since no lock is
+ * held while callbacks run. Once run by the completing pool thread, once at once in main. */
+typedef struct self_waiter {
+    int result_status;
+    size_t result_len;
+    int wait_status;
+    size_t n_done;
+    int exception_status;
+    bool cancel_result;
+    cft_counter done;
+} self_waiter;
+
+static void cb_wait_own(cf_future *f, void *ud) {
+    self_waiter *w = ud;
+    const void *data = NULL;
+    cf_future *fs[2];
+    fs[0] = f;
+    fs[1] = f;
+    w->result_len = 99;
+    w->result_status = (int)cf_future_result(f, CF_FOREVER, &data, &w->result_len);
+    w->wait_status = (int)cf_wait(fs, 2, CF_FOREVER, CF_ALL_COMPLETED, NULL, &w->n_done);
+    w->exception_status = (int)cf_future_exception(f, CF_FOREVER);
+    w->cancel_result = cf_future_cancel(f);
+    cft_counter_add(&w->done, 1);
+}
+
+static void check_self_waiter(self_waiter *w) {
+    CHECK_STATUS(w->result_status, CF_OK);
+    CHECK_EQ_INT(w->result_len, 5);
+    CHECK_STATUS(w->wait_status, CF_OK);
+    CHECK_EQ_INT(w->n_done, 1);
+    CHECK_STATUS(w->exception_status, CF_OK);
+    CHECK(!w->cancel_result);
+}
+
+static void test_callback_waits_on_own_future(cf_executor *ex1) {
+    self_waiter w;
+    cft_gate gate;
+    cft_counter started;
+    cf_future *f = NULL, *blocker;
+    cft_gate_init(&gate);
+    cft_counter_init(&started);
+    cft_counter_init(&w.done);
+    /* Pending at add (queued behind a gated task on a one-thread pool): the completing pool
+     * thread runs the callback. */
+    blocker = cft_submit_gated(ex1, &gate, &started, NULL);
+    CHECK_STATUS(cf_submit(ex1, cft_task_echo, "hello", 5, &f), CF_OK);
+    CHECK_STATUS(cf_future_add_done_callback(f, cb_wait_own, &w), CF_OK);
+    cft_gate_open(&gate);
+    cft_counter_await(&w.done, 1);
+    check_self_waiter(&w);
+    /* Already done: runs at once in this thread. */
+    CHECK_STATUS(cf_future_add_done_callback(f, cb_wait_own, &w), CF_OK);
+    CHECK_EQ_INT(cft_counter_get(&w.done), 2);
+    check_self_waiter(&w);
+    CHECK(!cf_future_cancelled(f));
+    CHECK_STATUS(cf_future_exception(blocker, CF_FOREVER), CF_OK);
+    cf_future_free(blocker);
+    cf_future_free(f);
+    cft_counter_destroy(&w.done);
+    cft_counter_destroy(&started);
+    cft_gate_destroy(&gate);
+}
+
+/* RE09 (thread side): a callback that blocks (on a gate, standing in for a slow one) holds only
+ * the thread that runs it: the future itself is already done for every waiter, and other work
+ * runs on another thread meanwhile: a single submit made while the callback blocks starts a
+ * thread (the pool has room) instead of queueing behind the callback. That one is checked with
+ * a generous bounded wait (30 s) so that the failure names the cause. */
+typedef struct blocker_cb {
+    cft_gate *gate;
+    cft_counter *entered;
+} blocker_cb;
+
+static void cb_block(cf_future *f, void *ud) {
+    blocker_cb *b = ud;
+    (void)f;
+    cft_counter_add(b->entered, 1);
+    cft_gate_wait(b->gate);
+}
+
+static void test_blocked_callback(void) {
+    enum { N = 200 };
+    cf_executor *ex = cft_pool(2);
+    cft_gate gate, task_gate;
+    cft_counter entered, started, k;
+    blocker_cb b;
+    cf_future *f, *fs[N];
+    const void *data = NULL;
+    size_t len = 0;
+    int i;
+    cft_gate_init(&gate);
+    cft_gate_init(&task_gate);
+    cft_counter_init(&entered);
+    cft_counter_init(&started);
+    cft_counter_init(&k);
+    b.gate = &gate;
+    b.entered = &entered;
+    f = cft_submit_gated(ex, &task_gate, &started, NULL);
+    cft_counter_await(&started, 1);
+    CHECK_STATUS(cf_future_add_done_callback(f, cb_block, &b), CF_OK);
+    cft_gate_open(&task_gate);
+    cft_counter_await(&entered, 1);
+    /* The callback is blocked: the future is done for waiters all the same. */
+    CHECK(cf_future_done(f));
+    CHECK_STATUS(cf_future_result(f, CF_FOREVER, &data, &len), CF_OK);
+    CHECK_STATUS(cf_wait(&f, 1, CF_FOREVER, CF_ALL_COMPLETED, NULL, NULL), CF_OK);
+    /* One submit: the thread running the callback is not idle, so a second thread starts. */
+    {
+        cf_future *g = NULL;
+        int st;
+        CHECK_STATUS(cf_submit(ex, cft_task_noop, NULL, 0, &g), CF_OK);
+        st = (int)cf_future_exception(g, 30.0);
+        if (st == CF_TIMEOUT)
+            fprintf(stderr, "a task submitted while a done-callback blocked waited behind it, "
+                            "although the pool had room for another thread\n");
+        CHECK_STATUS(st, CF_OK);
+        cf_future_free(g);
+    }
+    /* Many more: they all complete on the other thread (a hang here: the watchdog). */
+    for (i = 0; i < N; i++) {
+        cft_counter *pk = &k;
+        fs[i] = NULL;
+        CHECK_STATUS(cf_submit(ex, cft_task_count, &pk, sizeof pk, &fs[i]), CF_OK);
+    }
+    CHECK_STATUS(cf_wait(fs, N, CF_FOREVER, CF_ALL_COMPLETED, NULL, NULL), CF_OK);
+    CHECK_EQ_INT(cft_counter_get(&k), N);
+    cft_gate_open(&gate);
+    for (i = 0; i < N; i++) cf_future_free(fs[i]);
+    cf_future_free(f);
+    cf_executor_free(ex);
+    cft_counter_destroy(&entered);
+    cft_counter_destroy(&started);
+    cft_counter_destroy(&k);
+    cft_gate_destroy(&gate);
+    cft_gate_destroy(&task_gate);
+}
+
 int main(void) {
     cft_baseline base;
     cf_executor *ex, *ex1;
@@ -508,6 +820,10 @@ int main(void) {
     test_callback_frees(ex);
     test_callback_shutdown();
     test_callback_nested(ex);
+    test_already_done(ex1);
+    test_callback_chains(ex, ex1);
+    test_callback_waits_on_own_future(ex1);
+    test_blocked_callback();
 
     cf_executor_free(ex);
     cf_executor_free(ex1);

@@ -1,4 +1,10 @@
-/* test_future.c: submit and result, result bytes, failures, states, cancel, refcounting. */
+/* test_future.c: submit and result, result bytes, failures, states, cancel, refcounting.
+ *
+ * Catalogue rows (RELIABILITY.md section 2): TO10 cancel of a running or finished future
+ * (test_states), BI12 a future freed while its task is queued or running (test_free_queued,
+ * test_free_running; memory through the sanitize script, O8), BI13 result twice and the bytes'
+ * lifetime (test_refcount), BI15 result replacement (test_empty_results; the rest of cf_out
+ * misuse is test_out.c). main checks threads and descriptors (O2, O5). */
 #include "cftest.h"
 
 #define ALIGNED16(p) ((((uintptr_t)(const void *)(p)) & 15u) == 0)
@@ -267,7 +273,8 @@ static void test_failures(cf_executor *ex) {
     }
 }
 
-/* States on a one-thread pool: a gated task runs, a second one waits behind it. */
+/* TO10 and states on a one-thread pool: a gated task runs, a second one waits behind it. A
+ * running or finished future cannot be cancelled and keeps its state and result. */
 static void test_states(cf_executor *ex1) {
     cft_gate gate;
     cft_counter started, ran, counted;
@@ -359,16 +366,21 @@ static void test_states(cf_executor *ex1) {
     cft_gate_destroy(&gate);
 }
 
+/* BI13: result twice gives the same bytes at the same address; a retained reference keeps
+ * them alive after the first is freed. */
 static void test_refcount(cf_executor *ex) {
     cf_future *f = NULL, *g;
-    const void *data = NULL;
-    size_t len = 0;
+    const void *data = NULL, *data2 = NULL;
+    size_t len = 0, len2 = 0;
     char big[100];
     memset(big, 'q', sizeof big);
     CHECK_STATUS(cf_submit(ex, cft_task_echo, big, sizeof big, &f), CF_OK);
     g = cf_future_retain(f);
     CHECK(g == f);
     CHECK_STATUS(cf_future_result(f, CF_FOREVER, &data, &len), CF_OK);
+    CHECK_STATUS(cf_future_result(f, CF_FOREVER, &data2, &len2), CF_OK);
+    CHECK(data2 == data);
+    CHECK_EQ_INT(len2, len);
     /* Free the original: the retained reference keeps the future and its bytes alive. */
     cf_future_free(f);
     CHECK_EQ_INT(len, sizeof big);
@@ -389,7 +401,7 @@ static void test_refcount(cf_executor *ex) {
     }
 }
 
-/* A future freed while its task is still queued: the task still runs. */
+/* BI12: a future freed while its task is still queued: the task still runs. */
 static void test_free_queued(cf_executor *ex1) {
     cft_gate gate;
     cft_counter started, counted;
@@ -417,6 +429,35 @@ static void test_free_queued(cf_executor *ex1) {
     cft_counter_destroy(&started);
     cft_counter_destroy(&counted);
     cft_gate_destroy(&gate);
+}
+
+/* BI12: a future freed (its only reference) while its task is running: the task finishes and
+ * sets its result into the released-by-the-user future without a use-after-free (ASan and
+ * valgrind in the sanitize script), and the pool goes on. */
+static void test_free_running(cf_executor *ex1) {
+    cft_gate gate;
+    cft_counter started, ran;
+    cf_future *f, *probe = NULL;
+    int i;
+    for (i = 0; i < 3; i++) {
+        cft_gate_init(&gate);
+        cft_counter_init(&started);
+        cft_counter_init(&ran);
+        f = cft_submit_gated(ex1, &gate, &started, &ran);
+        cft_counter_await(&started, 1);
+        CHECK(cf_future_running(f));
+        cf_future_free(f);
+        cft_gate_open(&gate);
+        cft_counter_await(&ran, 1);
+        /* The same thread then takes the next task: the completion went through. */
+        CHECK_STATUS(cf_submit(ex1, cft_task_echo, "next", 4, &probe), CF_OK);
+        CHECK_STATUS(cf_future_exception(probe, CF_FOREVER), CF_OK);
+        cf_future_free(probe);
+        probe = NULL;
+        cft_counter_destroy(&started);
+        cft_counter_destroy(&ran);
+        cft_gate_destroy(&gate);
+    }
 }
 
 /* Arguments are copied at submit time. */
@@ -601,6 +642,7 @@ int main(void) {
     test_states(ex1);
     test_refcount(ex);
     test_free_queued(ex1);
+    test_free_running(ex1);
     test_arg_copied(ex1);
     test_concurrent_result(ex);
     test_cancel_wakes_result(ex1);

@@ -1,4 +1,8 @@
-/* test_map.c: cf_map / cf_map_next / cf_map_free. */
+/* test_map.c: cf_map / cf_map_next / cf_map_free.
+ *
+ * Catalogue rows (RELIABILITY.md section 2): BI14 degenerate maps (test_empty: n 0, items of 0
+ * bytes; test_invalid: chunksize 0 is CF_INVALID_ARGUMENT), SD04 a full queue at shutdown
+ * (test_full_queue_shutdown). main checks threads and descriptors (O2, O5). */
 #include "cftest.h"
 
 enum item_kind { ITEM_SQUARE = 0, ITEM_FAIL = 1 };
@@ -60,6 +64,19 @@ static void expect_end(cf_map_iter *it) {
     CHECK_STATUS(cf_map_next(it, &data, &len), CF_DONE);
     CHECK(data == (const void *)&data);
     CHECK_EQ_INT(len, 31);
+}
+
+/* Helper thread for SD04: opens `gate` once thread `tid` is parked. */
+typedef struct opener {
+    pid_t tid;
+    cft_gate *gate;
+} opener;
+
+static void *open_when_blocked(void *p) {
+    opener *h = p;
+    cft_wait_blocked(h->tid);
+    cft_gate_open(h->gate);
+    return NULL;
 }
 
 /* Waits until every task queued so far on a one-thread pool has run. */
@@ -304,6 +321,56 @@ static void test_free_midway(cf_executor *ex1, int consume) {
     cft_counter_destroy(&ran_late);
 }
 
+/* SD04: a map over max_workers + 1 items (every thread busy, one item queued), then shutdown:
+ * with wait, it returns once every item ran (a helper opens the gate once the shutdown is
+ * blocked) and the iterator gives every result; with cancel_futures and no wait, the queued
+ * item is cancelled, the running ones finish. No hang either way. */
+static void test_full_queue_shutdown(void) {
+    enum { W = 3, N = W + 1 };
+    int variant;
+    for (variant = 0; variant < 2; variant++) {
+        int threads0 = cft_count_threads(); /* other pools of this program keep theirs */
+        cf_executor *ex = cft_pool(W);
+        cft_gate gate;
+        cft_counter started;
+        item items[N];
+        cf_map_iter *it = NULL;
+        pid_t tid = cft_gettid();
+        int i;
+        cft_gate_init(&gate);
+        cft_counter_init(&started);
+        for (i = 0; i < N; i++) items[i] = mk(ITEM_SQUARE, i + 2, &gate, &started, NULL);
+        CHECK_STATUS(cf_map(ex, task_item, items, sizeof(item), N, CF_FOREVER, 1, &it), CF_OK);
+        cft_counter_await(&started, W);
+        if (variant == 0) {
+            /* Opens the gate once this thread is blocked in the shutdown. */
+            opener h;
+            pthread_t th;
+            h.tid = tid;
+            h.gate = &gate;
+            CHECK(pthread_create(&th, NULL, open_when_blocked, &h) == 0);
+            CHECK_STATUS(cf_executor_shutdown(ex, true, false), CF_OK);
+            CHECK(pthread_join(th, NULL) == 0);
+            CHECK_EQ_INT(cft_counter_get(&started), N);
+            for (i = 0; i < N; i++) expect_square(it, i + 2);
+        } else {
+            const void *data = NULL;
+            size_t len = 0;
+            CHECK_STATUS(cf_executor_shutdown(ex, false, true), CF_OK);
+            cft_gate_open(&gate);
+            for (i = 0; i < W; i++) expect_square(it, i + 2);
+            CHECK_STATUS(cf_map_next(it, &data, &len), CF_CANCELLED);
+            CHECK_EQ_INT(cft_counter_get(&started), W);
+        }
+        expect_end(it);
+        cf_map_free(it);
+        cf_executor_free(ex);
+        CHECK_THREADS_BACK_TO(threads0);
+        cft_counter_destroy(&started);
+        cft_gate_destroy(&gate);
+    }
+}
+
 /* map after shutdown: nothing can be submitted. */
 static void test_after_shutdown(void) {
     cf_executor *ex = cft_pool(2);
@@ -334,6 +401,7 @@ int main(void) {
     test_free_midway(ex1, 0);
     test_free_midway(ex1, 3);
     test_after_shutdown();
+    test_full_queue_shutdown();
 
     cf_executor_free(ex);
     cf_executor_free(ex1);

@@ -1,5 +1,8 @@
 /* test_pool.c: the thread pool: default size, lazy start, thread reuse, thread names,
- * initializer, broken pools, bad constructor arguments. */
+ * initializer, broken pools, bad constructor arguments.
+ *
+ * Catalogue row TO03 (RELIABILITY.md section 2): a per-task time limit on the thread pool is
+ * rejected by cf_executor_new (a thread cannot be killed), pinned in test_bad_constructor. */
 
 /* pthread_getname_np and sched_getaffinity are GNU extensions; only this file needs them. */
 #define _GNU_SOURCE
@@ -46,6 +49,22 @@ static cf_future *submit_name(cf_executor *ex, cft_gate *gate, cft_counter *star
 
 static void test_bad_constructor(void) {
     cf_executor *ex;
+    /* TO03: the thread pool rejects a per-task time limit: NULL, and the message says why.
+     * A limit of 0 (no limit) is accepted. */
+    {
+        cf_executor_options *o = cf_executor_options_new();
+        CHECK(o != NULL);
+        CHECK_STATUS(cf_executor_options_set_task_timeout(o, 1.0), CF_OK);
+        ex = cf_executor_new(CF_THREAD_POOL, 2, o);
+        CHECK(ex == NULL);
+        printf("thread pool with a task timeout: %s\n", cf_last_error());
+        CHECK(strstr(cf_last_error(), "killed") != NULL);
+        CHECK_STATUS(cf_executor_options_set_task_timeout(o, 0.0), CF_OK);
+        ex = cf_executor_new(CF_THREAD_POOL, 2, o);
+        CHECK(ex != NULL);
+        cf_executor_free(ex);
+        cf_executor_options_free(o);
+    }
     /* CF_PROCESS_POOL: a library with only the thread pool fails it with NULL and a message.
      * Once the process pool exists it gives a working executor (tested elsewhere), freed at
      * once here; the fd and thread baselines at the end then also cover its creation. */

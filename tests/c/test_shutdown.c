@@ -1,4 +1,11 @@
-/* test_shutdown.c: cf_executor_shutdown and cf_executor_free. */
+/* test_shutdown.c: cf_executor_shutdown and cf_executor_free.
+ *
+ * Catalogue rows (RELIABILITY.md section 2), thread pool side: BI05 submit after shutdown,
+ * BI07 shutdown twice and from 8 threads at once, SD01 queued work at shutdown, TO14 and SD05
+ * cancel_futures / cancel then shutdown, SD07 free with futures held elsewhere, RE06 shutdown
+ * and free from inside a task, TO11 the 10 000 x {submit, cancel} storm, RE07 a task waiting
+ * on its own one-thread pool. Every scenario checks the pool's threads are back to the
+ * baseline (O5); main checks descriptors (O2); the runner's watchdog bounds time (O1). */
 #include "cftest.h"
 
 typedef struct helper {
@@ -29,6 +36,7 @@ static cf_future *submit_count(cf_executor *ex, cft_counter *k) {
     return f;
 }
 
+/* BI05: submit after shutdown gives CF_SHUTDOWN and runs nothing; shutdown twice is harmless. */
 static void test_submit_after_shutdown(int threads0) {
     cf_executor *ex = cft_pool(2);
     cf_future *f = (cf_future *)&f;
@@ -49,17 +57,35 @@ static void test_submit_after_shutdown(int threads0) {
     cft_counter_destroy(&k);
 }
 
-/* shutdown(wait=true) runs all queued work and joins the threads. */
+/* SD01: shutdown(wait=true) runs all queued work and joins the threads. Both threads are held
+ * by gated tasks, so all 50 tasks are still queued when the shutdown starts; a helper opens the
+ * gate once the shutdown is blocked. */
 static void test_shutdown_wait(int threads0) {
     enum { N = 50 };
     cf_executor *ex = cft_pool(2);
-    cft_counter k;
-    cf_future *fs[N];
+    cft_gate gate;
+    cft_counter k, started;
+    cf_future *fs[N], *gated[2];
+    helper h;
     int i;
     cft_counter_init(&k);
+    cft_counter_init(&started);
+    cft_gate_init(&gate);
+    gated[0] = cft_submit_gated(ex, &gate, &started, NULL);
+    gated[1] = cft_submit_gated(ex, &gate, &started, NULL);
+    cft_counter_await(&started, 2);
     for (i = 0; i < N; i++) fs[i] = submit_count(ex, &k);
+    CHECK_EQ_INT(cft_counter_get(&k), 0);
+    helper_start(&h, &gate);
     CHECK_STATUS(cf_executor_shutdown(ex, true, false), CF_OK);
+    helper_join(&h);
     CHECK_EQ_INT(cft_counter_get(&k), N);
+    for (i = 0; i < 2; i++) {
+        CHECK_STATUS(cf_future_exception(gated[i], 0.0), CF_OK);
+        cf_future_free(gated[i]);
+    }
+    cft_gate_destroy(&gate);
+    cft_counter_destroy(&started);
     for (i = 0; i < N; i++) {
         CHECK(cf_future_done(fs[i]));
         CHECK_STATUS(cf_future_exception(fs[i], 0.0), CF_OK);
@@ -109,7 +135,8 @@ static void test_shutdown_nowait(int threads0) {
     cft_gate_destroy(&gate);
 }
 
-/* cancel_futures=true cancels everything queued; the running task finishes. */
+/* TO14: cancel_futures=true cancels everything queued (50 futures); the running task
+ * finishes; cf_wait(ALL, CF_FOREVER) on them returns. */
 static void test_cancel_futures(int threads0, bool wait) {
     enum { N = 50 };
     cf_executor *ex = cft_pool(1);
@@ -159,7 +186,8 @@ static void test_cancel_futures(int threads0, bool wait) {
     cft_gate_destroy(&gate);
 }
 
-/* cf_executor_free with futures held elsewhere: queued work runs, futures stay readable. */
+/* SD07: cf_executor_free with futures held elsewhere: queued work runs, futures stay
+ * readable. */
 static void test_free_with_futures(int threads0) {
     enum { N = 20 };
     cf_executor *ex = cft_pool(2);
@@ -199,7 +227,8 @@ static void test_free_with_futures(int threads0) {
     cft_gate_destroy(&gate);
 }
 
-/* Free (or shutdown with wait) from inside a task of the same pool: no deadlock. */
+/* RE06 (thread side): free (or shutdown with wait) from inside a task of the same pool: no
+ * deadlock; the shutdown returns CF_INVALID_ARGUMENT and the workers drain the queue. */
 typedef struct self_free {
     cf_executor *ex;
     cft_gate *gate; /* the task waits here before freeing, so work is still queued */
@@ -297,8 +326,9 @@ static void test_free_from_callback(int threads0) {
     cft_gate_destroy(&gate);
 }
 
-/* 10 000 x {submit, cancel at once}, then shutdown(wait): every future ends exactly cancelled
- * or finished, and its callback ran exactly once. */
+/* TO11 and SD05: 10 000 x {submit, cancel at once}, then shutdown(wait): every future ends
+ * exactly cancelled or finished, and its callback ran exactly once (O6); the shutdown returns
+ * (bounded by the runner's watchdog, O1). */
 enum { STORM = 10000 };
 static int storm_ran[STORM];
 static int storm_calls[STORM];
@@ -352,8 +382,8 @@ static void test_cancel_storm(int threads0) {
     CHECK_THREADS_BACK_TO(threads0);
 }
 
-/* Submits racing a shutdown from other threads: each submit either gets CF_OK (and its work
- * is done when shutdown(wait=true) returns) or CF_SHUTDOWN. */
+/* BI05 raced: submits racing a shutdown from other threads: each submit either gets CF_OK (and
+ * its work is done when shutdown(wait=true) returns) or CF_SHUTDOWN. */
 enum { RACERS = 3, RACE_MAX = 20000 };
 
 typedef struct racer {
@@ -410,6 +440,142 @@ static void test_submit_race(int threads0) {
     cft_counter_destroy(&ready);
 }
 
+/* BI07: 8 threads call shutdown(wait=true) at once while both threads of the pool are held by
+ * gated tasks and work is queued. Every call returns CF_OK, and each returns only once all the
+ * work is done (CPython's shutdown joins every thread in every caller); the gate opens only
+ * once the 8 are parked. Then free, and the threads are back to the baseline: one teardown. */
+enum { SHUTTERS = 8, SHUT_QUEUED = 20 };
+
+typedef struct shutter {
+    cf_executor *ex;
+    cf_future **fs;
+    int n;
+    cft_counter *ready;
+    pid_t tid;
+    int status;
+    int undone_at_return; /* futures not done when its shutdown returned */
+    pthread_t th;
+} shutter;
+
+static void *shutter_main(void *p) {
+    shutter *s = p;
+    int i;
+    s->tid = cft_gettid();
+    cft_counter_add(s->ready, 1);
+    s->status = (int)cf_executor_shutdown(s->ex, true, false);
+    s->undone_at_return = 0;
+    for (i = 0; i < s->n; i++) s->undone_at_return += !cf_future_done(s->fs[i]);
+    return NULL;
+}
+
+static void test_concurrent_shutdowns(int threads0) {
+    cf_executor *ex = cft_pool(2);
+    cft_gate gate;
+    cft_counter started, ready, k;
+    cf_future *fs[2 + SHUT_QUEUED];
+    shutter ss[SHUTTERS];
+    int i, parked = 0;
+    cft_gate_init(&gate);
+    cft_counter_init(&started);
+    cft_counter_init(&ready);
+    cft_counter_init(&k);
+    fs[0] = cft_submit_gated(ex, &gate, &started, NULL);
+    fs[1] = cft_submit_gated(ex, &gate, &started, NULL);
+    cft_counter_await(&started, 2);
+    for (i = 0; i < SHUT_QUEUED; i++) fs[2 + i] = submit_count(ex, &k);
+    for (i = 0; i < SHUTTERS; i++) {
+        ss[i].ex = ex;
+        ss[i].fs = fs;
+        ss[i].n = 2 + SHUT_QUEUED;
+        ss[i].ready = &ready;
+        ss[i].status = -1;
+        ss[i].undone_at_return = -1;
+        CHECK(pthread_create(&ss[i].th, NULL, shutter_main, &ss[i]) == 0);
+    }
+    cft_counter_await(&ready, SHUTTERS);
+    /* A shutdown that returned early (without waiting) is gone from /proc and not parked. */
+    for (i = 0; i < SHUTTERS; i++) parked += cft_wait_blocked(ss[i].tid);
+    printf("concurrent shutdowns: %d of %d seen parked before the gate opened\n", parked,
+           SHUTTERS);
+    CHECK(!cf_future_done(fs[0]));
+    cft_gate_open(&gate);
+    for (i = 0; i < SHUTTERS; i++) {
+        CHECK(pthread_join(ss[i].th, NULL) == 0);
+        CHECK_STATUS(ss[i].status, CF_OK);
+        if (ss[i].undone_at_return != 0)
+            fprintf(stderr, "shutdown %d returned with %d futures not done\n", i,
+                    ss[i].undone_at_return);
+        CHECK_EQ_INT(ss[i].undone_at_return, 0);
+    }
+    CHECK_EQ_INT(cft_counter_get(&k), SHUT_QUEUED);
+    /* The teardown is over: more shutdowns are harmless and return at once. */
+    CHECK_STATUS(cf_executor_shutdown(ex, true, false), CF_OK);
+    CHECK_STATUS(cf_executor_shutdown(ex, false, true), CF_OK);
+    CHECK_THREADS_BACK_TO(threads0);
+    cf_executor_free(ex);
+    for (i = 0; i < 2 + SHUT_QUEUED; i++) {
+        CHECK_STATUS(cf_future_exception(fs[i], 0.0), CF_OK);
+        cf_future_free(fs[i]);
+    }
+    CHECK_THREADS_BACK_TO(threads0);
+    cft_counter_destroy(&k);
+    cft_counter_destroy(&ready);
+    cft_counter_destroy(&started);
+    cft_gate_destroy(&gate);
+}
+
+/* RE07: a task on a one-thread pool submits to its own pool and waits for that future with
+ * timeout 1: the documented deadlock case gives CF_TIMEOUT (the only thread is the waiter);
+ * the inner task then runs once the outer one returns, and the pool shuts down normally. */
+typedef struct self_wait {
+    cf_executor *ex;
+    cft_counter *inner_ran;
+    int submit_status;
+    int wait_status;
+    cf_future *inner;
+} self_wait;
+
+static int task_wait_on_own_pool(const void *arg, size_t len, cf_out *out) {
+    self_wait *s;
+    const void *data = NULL;
+    size_t dlen = 0;
+    (void)out;
+    if (len != sizeof s) return 99;
+    memcpy(&s, arg, sizeof s);
+    s->submit_status = (int)cf_submit(s->ex, cft_task_count, &s->inner_ran,
+                                      sizeof s->inner_ran, &s->inner);
+    if (s->submit_status != CF_OK) return 98;
+    s->wait_status = (int)cf_future_result(s->inner, 1.0, &data, &dlen);
+    return 0;
+}
+
+static void test_task_waits_on_own_pool(int threads0) {
+    cf_executor *ex = cft_pool(1);
+    cft_counter inner_ran;
+    self_wait s;
+    self_wait *ps = &s;
+    cf_future *f = NULL;
+    cft_counter_init(&inner_ran);
+    s.ex = ex;
+    s.inner_ran = &inner_ran;
+    s.submit_status = -1;
+    s.wait_status = -1;
+    s.inner = NULL;
+    CHECK_STATUS(cf_submit(ex, task_wait_on_own_pool, &ps, sizeof ps, &f), CF_OK);
+    CHECK_STATUS(cf_future_exception(f, CF_FOREVER), CF_OK);
+    CHECK_STATUS(s.submit_status, CF_OK);
+    CHECK_STATUS(s.wait_status, CF_TIMEOUT);
+    /* The inner task runs once the thread is free; then the pool shuts down. */
+    CHECK_STATUS(cf_future_exception(s.inner, CF_FOREVER), CF_OK);
+    CHECK_EQ_INT(cft_counter_get(&inner_ran), 1);
+    CHECK_STATUS(cf_executor_shutdown(ex, true, false), CF_OK);
+    cf_executor_free(ex);
+    cf_future_free(s.inner);
+    cf_future_free(f);
+    CHECK_THREADS_BACK_TO(threads0);
+    cft_counter_destroy(&inner_ran);
+}
+
 int main(void) {
     cft_baseline base;
     base = cft_begin("test_shutdown");
@@ -424,6 +590,8 @@ int main(void) {
     test_free_from_callback(base.threads);
     test_cancel_storm(base.threads);
     test_submit_race(base.threads);
+    test_concurrent_shutdowns(base.threads);
+    test_task_waits_on_own_pool(base.threads);
 
     CFT_END(base);
     return 0;
