@@ -639,8 +639,11 @@ fn shutdown(sh: &Shared, wait: bool, cancel_futures: bool) -> Result<(), Error> 
              done-callback): it cannot wait for itself; the shutdown has started",
         ));
     }
-    let handle = lock(&sh.manager).take();
-    if let Some(h) = handle {
+    // The lock is held through the join: a concurrent waiting shutdown blocks here until the
+    // manager has exited, instead of finding no handle and returning before the work is done
+    // (BI07). The manager never takes this lock.
+    let mut manager = lock(&sh.manager);
+    if let Some(h) = manager.take() {
         let _ = h.join();
     }
     Ok(())

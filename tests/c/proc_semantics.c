@@ -346,8 +346,10 @@ static void two_workers_run_two_tasks(void) {
 }
 
 /* One worker stuck in the middle of sending a big result must not stall the others' results
- * (issue 3: "one big result does not stall other workers' small ones"). The stuck frame is
- * written by the task itself, so the stall is certain, not a matter of timing. */
+ * (issue 3: "one big result does not stall other workers' small ones"; LD03's head-of-line
+ * half). The stuck frame is written by the task itself, so the stall is certain, not a matter
+ * of timing. Then the worker exits with its frame cut short: CF_WORKER_DIED, and no read waits
+ * for the rest (PR03; short frames cut in the middle are in proc_faults.c). */
 static void big_frame_does_not_stall(void) {
     pt_fifo rep, gate;
     pt_base b;
@@ -762,6 +764,89 @@ static void shutdown_wait(void) {
     pt_end(b);
 }
 
+/* BI07: 4 threads call shutdown(wait=true) at once while the one worker is held at a gate
+ * with work queued behind it. Each call returns CF_OK only once all the work is done: one of
+ * them joins the manager, the others wait for that (a second caller used to find no manager
+ * handle and return at once). The gate opens once every shutter has started its call. */
+enum { PT_SHUTTERS = 4, PT_SHUT_QUEUED = 6 };
+
+typedef struct pt_shutter {
+    cf_executor *ex;
+    cf_future **fs;
+    int n;
+    cft_counter *ready;
+    pid_t tid;
+    int status;
+    int undone_at_return; /* futures not done when its shutdown returned */
+    pthread_t th;
+} pt_shutter;
+
+static void *pt_shutter_main(void *p) {
+    pt_shutter *s = p;
+    int i;
+    s->tid = cft_gettid();
+    cft_counter_add(s->ready, 1);
+    s->status = (int)cf_executor_shutdown(s->ex, true, false);
+    s->undone_at_return = 0;
+    for (i = 0; i < s->n; i++) s->undone_at_return += !cf_future_done(s->fs[i]);
+    return NULL;
+}
+
+static void concurrent_shutdowns(void) {
+    pt_fifo rep, gate;
+    pt_base b;
+    cf_executor *ex;
+    cf_future *fs[1 + PT_SHUT_QUEUED];
+    pt_shutter ss[PT_SHUTTERS];
+    pt_block_arg a;
+    cft_counter ready;
+    int i;
+    int64_t x = 3;
+
+    cft_counter_init(&ready);
+    pt_fifo_open(&rep, "rep");
+    pt_fifo_open(&gate, "gate");
+    b = pt_begin("concurrent shutdown(wait=true) calls each wait for all the work (BI07)");
+    ex = pt_new(1);
+    a = pt_block_args(&rep, &gate, 1);
+    fs[0] = pt_submit(ex, pt_block, &a, sizeof a);
+    for (i = 0; i < PT_SHUT_QUEUED; i++) fs[1 + i] = pt_submit(ex, pt_square, &x, sizeof x);
+    pt_note_pid(pt_read_report(&rep).pid);
+    for (i = 0; i < PT_SHUTTERS; i++) {
+        ss[i].ex = ex;
+        ss[i].fs = fs;
+        ss[i].n = 1 + PT_SHUT_QUEUED;
+        ss[i].ready = &ready;
+        ss[i].status = -1;
+        ss[i].undone_at_return = -1;
+        CHECK(pthread_create(&ss[i].th, NULL, pt_shutter_main, &ss[i]) == 0);
+    }
+    /* Each shutter has entered its call and is blocked in it (a caller that returned at
+     * once is not blocked): only then does the gate open. */
+    cft_counter_await(&ready, PT_SHUTTERS);
+    for (i = 0; i < PT_SHUTTERS; i++) (void)cft_wait_blocked(ss[i].tid);
+    CHECK(!cf_future_done(fs[0]));
+    pt_release(&gate, 1);
+    for (i = 0; i < PT_SHUTTERS; i++) {
+        CHECK(pthread_join(ss[i].th, NULL) == 0);
+        CHECK_STATUS(ss[i].status, CF_OK);
+        if (ss[i].undone_at_return != 0)
+            fprintf(stderr, "shutdown %d returned with %d futures not done\n", i,
+                    ss[i].undone_at_return);
+        CHECK_EQ_INT(ss[i].undone_at_return, 0);
+    }
+    for (i = 0; i < 1 + PT_SHUT_QUEUED; i++) {
+        pt_ok(fs[i], NULL);
+        cf_future_free(fs[i]);
+    }
+    CHECK_STATUS(cf_executor_shutdown(ex, true, false), CF_OK); /* again: harmless */
+    pt_free(ex);
+    pt_end(b);
+    pt_fifo_close(&rep);
+    pt_fifo_close(&gate);
+    cft_counter_destroy(&ready);
+}
+
 static void shutdown_nowait(void) {
     pt_fifo rep, gate;
     pt_base b;
@@ -1000,6 +1085,7 @@ int main(int argc, char **argv) {
     PT_RUN(callbacks);
     PT_RUN(shutdown_wait);
     PT_RUN(shutdown_nowait);
+    PT_RUN(concurrent_shutdowns);
     PT_RUN(shutdown_cancel);
     PT_RUN(default_workers);
     PT_RUN(lazy_start);
