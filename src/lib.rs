@@ -22,6 +22,8 @@ pub mod wait;
 #[cfg(not(loom))]
 pub mod executor;
 #[cfg(not(loom))]
+pub(crate) mod fault;
+#[cfg(not(loom))]
 pub mod ffi;
 #[cfg(not(loom))]
 pub mod process;

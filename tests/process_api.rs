@@ -447,6 +447,65 @@ per_method!(proc_semantics);
 per_method!(proc_crash);
 per_method!(proc_limits);
 per_method!(proc_resolve);
+// Load, size and respawn rows (CR07, CR12, LD02-LD05, LD08, SD14, FK02, FK03): scaled down by
+// default; `CFUTURES_BIG_TESTS=1` runs the catalogue's sizes (see tests/c/proc_load.c).
+per_method!(proc_load);
+
+/// proc_faults: the fault rows not covered elsewhere (see tests/c/proc_faults.c and the
+/// "Process pool rows" index in docs/reliability.md), then SD10's `exit(0)` variant, which
+/// ends the process.
+mod proc_faults {
+    use super::*;
+
+    fn main(method: &str) {
+        run_ok("proc_faults", method, &[]);
+    }
+
+    /// SD10 (`exit(0)` variant): tasks running and six more queued, no shutdown and no free,
+    /// then `exit(0)`: the exit-time shutdown waits for the queued tasks (their marker files
+    /// exist) and no process lingers (O4, checked by `run`).
+    fn sd10exit(method: &str) {
+        let (r, listing) = run_ok("proc_faults", method, &["sd10exit"]);
+        let want: usize = r
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("SD10 markers "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no SD10 marker count\n{}", r.report("sd10exit")));
+        let got = listing
+            .split_whitespace()
+            .filter(|f| f.starts_with("sd10exit-"))
+            .count();
+        assert_eq!(
+            got,
+            want,
+            "SD10: {got} of {want} tasks queued before exit(0) ran; files: {listing}\n{}",
+            r.report("proc_faults sd10exit")
+        );
+    }
+
+    macro_rules! scen {
+        ($scen:ident) => {
+            mod $scen {
+                #[test]
+                fn forkserver() {
+                    super::$scen("forkserver");
+                }
+                #[test]
+                fn fork() {
+                    super::$scen("fork");
+                }
+                #[test]
+                fn spawn() {
+                    super::$scen("spawn");
+                }
+            }
+        };
+    }
+
+    scen!(main);
+    scen!(sd10exit);
+}
 
 /// proc_lifecycle: its default scenarios (SD07 futures held elsewhere, FK04 worker fds), then
 /// the scenarios that end the process (each a test of its own, per method).
@@ -584,6 +643,8 @@ fn every_proc_program_has_a_test() {
         "proc_limits",
         "proc_resolve",
         "proc_lifecycle",
+        "proc_faults",
+        "proc_load",
     ];
     let dir = repo().join("tests").join("c");
     let mut missing = Vec::new();

@@ -280,8 +280,11 @@ impl crate::future::Pump for Shared {
         }
         if done.frames > 0 {
             // Anything but results (a worker ready, a job started under a time limit, ...)
-            // changes what the manager must do next: wake it to look.
-            if dispatch(self, &mut st) || done.news {
+            // changes what the manager must do next: wake it to look. So does the last result
+            // of a pool shutting down: the manager then tells the workers to exit (SD02).
+            let wake = dispatch(self, &mut st);
+            let drained = st.shutdown && st.jobs.is_empty() && st.queue.is_empty();
+            if wake || done.news || drained {
                 poke(self.wake.as_raw_fd());
             }
         }
@@ -1156,6 +1159,19 @@ fn read_worker(st: &mut St, wi: usize, done: &mut Done, drain: bool) {
         let Some(w) = st.workers[wi].as_mut() else {
             return;
         };
+        if w.garbage.is_some() {
+            // Killed for a malformed message: nothing it sent after that is trusted (a frame
+            // well formed but wrong is consumed before it is found wrong, and what follows
+            // would otherwise be taken as its result). Drop what comes until its death is seen.
+            // (Bounded: a grandchild holding its channel could write for ever.)
+            let mut sink = [0u8; 4096];
+            for _ in 0..16 {
+                if !matches!(w.chan.read(&mut sink), Ok(n) if n > 0) {
+                    break;
+                }
+            }
+            return;
+        }
         let room = w.reader.spare().len();
         // A read shorter than the room took all there was: stop after it, without a read that
         // would only say so (the manager's poll, or the reply bell for waiters, tells of more).
@@ -1457,6 +1473,8 @@ fn manager(sh: Arc<Shared>, ready: std::sync::mpsc::Sender<Result<(), Error>>) {
         done.record_reply(&sh);
         done.apply(callbacks);
         run_cancels();
+        // Test-only (src/fault.rs): a slow manager (LD02, SD02); nothing when unset.
+        crate::fault::manager_turn();
         // With work in flight a reply is likely within microseconds, and waking from a
         // blocking poll costs far more: look a few times without blocking first.
         // The reply bells say when a poll is worth its system call; anything else (a death,

@@ -45,7 +45,8 @@ pub fn token(slot: u32, job: u64) -> u64 {
 pub struct SlotTable {
     ptr: NonNull<AtomicU64>,
     len: usize,
-    fd: OwnedFd,
+    /// The memfd (the parent's table); `None` in a spawned worker, which keeps the mapping only.
+    fd: Option<OwnedFd>,
 }
 
 // SAFETY: the table is a fixed mapping of atomics; every access goes through `AtomicU64`.
@@ -79,7 +80,12 @@ impl SlotTable {
         if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        Self::map(fd, (st.st_size as usize / 8).max(1))
+        let mut table = Self::map(fd, (st.st_size as usize / 8).max(1))?;
+        // The worker needs the mapping only. Closing the descriptor keeps a task's stray
+        // write() from overwriting the slot words the parent and the other workers rely on
+        // (PR01: a task writing to every descriptor made the parent re-run a started task).
+        table.fd = None;
+        Ok(table)
     }
 
     fn map(fd: OwnedFd, len: usize) -> io::Result<SlotTable> {
@@ -98,7 +104,11 @@ impl SlotTable {
             return Err(io::Error::last_os_error());
         }
         let ptr = NonNull::new(p.cast::<AtomicU64>()).ok_or_else(io::Error::last_os_error)?;
-        Ok(SlotTable { ptr, len, fd })
+        Ok(SlotTable {
+            ptr,
+            len,
+            fd: Some(fd),
+        })
     }
 
     /// Number of slots.
@@ -111,9 +121,9 @@ impl SlotTable {
         self.len == 0
     }
 
-    /// The table's descriptor (to pass to a spawned worker).
+    /// The table's descriptor (to pass to a spawned worker); -1 in a spawned worker.
     pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
     }
 
     /// Slot `i`; `None` out of range (a worker naming a slot it does not own is garbage).

@@ -674,6 +674,7 @@ impl Starter {
         slots: Arc<SlotTable>,
         program: Option<PathBuf>,
     ) -> Result<Starter, Error> {
+        crate::fault::load(); // test-only hooks (src/fault.rs); before any process is forked
         let server = match method {
             Method::ForkServer => Some(ForkServer::new(&slots)?),
             _ => None,
@@ -688,6 +689,9 @@ impl Starter {
 
     /// Starts one worker.
     pub fn start(&mut self) -> Result<Started, Error> {
+        if let Some(e) = crate::fault::start_failure() {
+            return Err(sys_error("fork (CFUTURES_TEST_FAULT fail-start)", e));
+        }
         match self.method {
             Method::Fork => fork_worker(&self.slots),
             Method::ForkServer => match &mut self.server {
@@ -709,6 +713,7 @@ impl Starter {
 
 /// Entry point of the `cf-worker` program (spawn start method); returns its exit status.
 pub fn spawned_worker_main() -> i32 {
+    crate::fault::load(); // test-only hooks (src/fault.rs)
     let parent: i32 = std::env::var(PARENT_ENV)
         .ok()
         .and_then(|v| v.parse().ok())

@@ -186,7 +186,7 @@ pub(crate) fn run<T: Transport>(transport: T, slots: &SlotTable) -> i32 {
     };
     ch.send(&Msg::Hello {
         magic: protocol::MAGIC,
-        version: protocol::VERSION,
+        version: crate::fault::hello_version(protocol::VERSION),
         // SAFETY: getpid has no preconditions.
         pid: unsafe { libc::getpid() } as u32,
     });

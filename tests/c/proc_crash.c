@@ -152,6 +152,10 @@ static void kill_idle(void) {
 
 /* ---- CR07 (small): the worker dies while its big argument is being written --------------- */
 
+/* A job whose worker dies before beginning it is sent again (DESIGN: "work queued behind it is
+ * re-dispatched"), so CF_OK (intact) is a right answer as well as CF_WORKER_DIED; the row's
+ * sizes (512 MiB, 4 x 256 MiB with LD04) are in proc_load.c under CFUTURES_BIG_TESTS=1. */
+
 static void kill_during_big_argument(void) {
     pt_base b = pt_begin("CR07: kill -9 the worker while a 64 MiB argument is written");
     cf_executor *ex = pt_new(1);
@@ -228,6 +232,9 @@ static void grandchild_holds_pipes(void) {
 }
 
 /* ---- CR12: crash storm -------------------------------------------------------------------- */
+
+/* 40 + 40 by default; the row's 200 + 200 is proc_load.c's crash_storm_full
+ * (CFUTURES_BIG_TESTS=1). */
 
 #define STORM 40
 #define STORM_WORKERS 4

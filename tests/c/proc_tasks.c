@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -310,4 +312,237 @@ int pt_partial_frame(const void *arg, size_t len, cf_out *out) {
     if (report(&a, 0) != 0) return 97;
     if (gate(&a) != 0) return 98;
     _exit(3); /* the frame can never be finished: this worker must die */
+}
+
+/* ---- tasks of the fault rows (tests/c/proc_faults.c, tests/c/proc_load.c) ---------------- */
+
+int pt_big_report(const void *arg, size_t len, cf_out *out) {
+    pt_big_arg a;
+    pt_block_arg r;
+    uint8_t *p;
+    uint64_t i;
+    if (len != sizeof a) return 99;
+    memcpy(&a, arg, sizeof a);
+    a.report[PT_PATH_MAX - 1] = 0;
+    p = (uint8_t *)cf_out_alloc(out, (size_t)a.len);
+    if (!p) {
+        cf_out_fail(out, "cf_out_alloc failed");
+        return 100;
+    }
+    for (i = 0; i < a.len; i++) p[i] = pt_pattern(i);
+    memset(&r, 0, sizeof r);
+    memcpy(r.report, a.report, sizeof r.report);
+    report(&r, 0);
+    return 0;
+}
+
+/* Writes all of buf to fd (errors ignored: the descriptor may not exist). */
+static void write_fd(int fd, const void *buf, size_t len) {
+    const char *p = (const char *)buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+int pt_chan(const void *arg, size_t len, cf_out *out) {
+    pt_chan_arg a;
+    pt_block_arg r;
+    int fd;
+    if (len != sizeof a) return 96;
+    memcpy(&a, arg, sizeof a);
+    a.report[PT_PATH_MAX - 1] = 0;
+    if (a.len > sizeof a.bytes) a.len = sizeof a.bytes;
+    memset(&r, 0, sizeof r);
+    memcpy(r.report, a.report, sizeof r.report);
+    r.tag = (int32_t)a.mode;
+    if (report(&r, 0) != 0) return 97;
+    switch (a.mode) {
+    case PT_CHAN_ALL_FDS:
+        /* Downwards: the channel (3) last, so that the pool, which kills the worker for what
+         * arrives there, cannot stop the writes to the other descriptors. */
+        for (fd = 1023; fd >= 3; fd--) write_fd(fd, a.bytes, a.len);
+        break;
+    case PT_CHAN_WRITE:
+        write_fd(3, a.bytes, a.len);
+        break;
+    case PT_CHAN_EXIT:
+        write_fd(3, a.bytes, a.len);
+        _exit(3);
+    case PT_CHAN_CLOSE:
+        syscall(SYS_close_range, 3u, ~0u, 0u);
+        break;
+    case PT_CHAN_LATE: {
+        pid_t worker = getpid(), g;
+        if (a.late > sizeof a.bytes - a.len) return 95;
+        g = fork();
+        if (g < 0) return 102;
+        if (g == 0) {
+            int i;
+            /* Bounded (~20 s): reparented once the worker is dead. */
+            for (i = 0; i < 20000 && getppid() == worker; i++) nap_ms(1);
+            write_fd(3, a.bytes + a.len, a.late);
+            _exit(0);
+        }
+        write_fd(3, a.bytes, a.len);
+        for (;;) pause(); /* the pool kills this worker for what it wrote */
+    }
+    case PT_CHAN_DUP_NULL:
+        fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (fd < 0) return 98;
+        if (dup2(fd, 3) != 3) return 98;
+        close(fd);
+        break;
+    default:
+        return 95;
+    }
+    return cf_out_set(out, "chan", 4) == CF_OK ? 0 : 91;
+}
+
+int pt_flood(const void *arg, size_t len, cf_out *out) {
+    static char buf[65536];
+    uint64_t n, done = 0;
+    int fd;
+    if (len != sizeof n) return 99;
+    memcpy(&n, arg, sizeof n);
+    memset(buf, 'f', sizeof buf);
+    for (fd = 1; fd <= 2; fd++) {
+        uint64_t left = n;
+        while (left > 0) {
+            size_t k = left < sizeof buf ? (size_t)left : sizeof buf;
+            ssize_t w = write(fd, buf, k);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                cf_out_fail(out, "pt_flood: write failed");
+                return 108;
+            }
+            left -= (uint64_t)w;
+            done += (uint64_t)w;
+        }
+    }
+    return cf_out_set(out, &done, sizeof done) == CF_OK ? 0 : 91;
+}
+
+int pt_read_stdin(const void *arg, size_t len, cf_out *out) {
+    char buf[64];
+    ssize_t n;
+    int64_t r;
+    (void)arg;
+    (void)len;
+    do {
+        n = read(0, buf, sizeof buf);
+    } while (n < 0 && errno == EINTR);
+    r = n < 0 ? -(int64_t)errno : (int64_t)n;
+    return cf_out_set(out, &r, sizeof r) == CF_OK ? 0 : 91;
+}
+
+int pt_gate_segv(const void *arg, size_t len, cf_out *out) {
+    pt_block_arg a;
+    (void)out;
+    if (!block_arg(arg, len, &a)) return 96;
+    report(&a, 0);
+    gate(&a);
+    raise(SIGSEGV);
+    return 94; /* not reached */
+}
+
+int pt_core_limit(const void *arg, size_t len, cf_out *out) {
+    struct rlimit rl;
+    uint64_t r[2];
+    (void)arg;
+    (void)len;
+    if (getrlimit(RLIMIT_CORE, &rl) != 0) return 109;
+    r[0] = (uint64_t)rl.rlim_cur;
+    r[1] = (uint64_t)rl.rlim_max;
+    return cf_out_set(out, r, sizeof r) == CF_OK ? 0 : 91;
+}
+
+static pthread_mutex_t app_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+void pt_app_lock(void) { pthread_mutex_lock(&app_mutex); }
+
+void pt_app_unlock(void) { pthread_mutex_unlock(&app_mutex); }
+
+int pt_lock_app_mutex(const void *arg, size_t len, cf_out *out) {
+    (void)arg;
+    (void)len;
+    pthread_mutex_lock(&app_mutex);
+    pthread_mutex_unlock(&app_mutex);
+    return set_pid_result(out, 0);
+}
+
+int pt_reenter(const void *arg, size_t len, cf_out *out) {
+    uint64_t addr;
+    cf_executor *ex;
+    cf_future *f = NULL;
+    pt_reenter_result r;
+    if (len != sizeof addr) return 99;
+    memcpy(&addr, arg, sizeof addr);
+    ex = (cf_executor *)(uintptr_t)addr;
+    r.submit = (int32_t)cf_submit(ex, pt_pid, NULL, 0, &f);
+    r.names_parent = strstr(cf_last_error(), "parent process") != NULL;
+    if (f) cf_future_free(f);
+    r.shutdown_wait = (int32_t)cf_executor_shutdown(ex, true, false);
+    r.shutdown_now = (int32_t)cf_executor_shutdown(ex, false, true);
+    return cf_out_set(out, &r, sizeof r) == CF_OK ? 0 : 91;
+}
+
+/* Runs pt_square(7) on a new executor of `kind`; 0 and *y on success, else a message. */
+static int nested_square(cf_executor_kind kind, int32_t method, int64_t *y, char *msg,
+                         size_t msg_len) {
+    cf_executor_options *o = cf_executor_options_new();
+    cf_executor *ex;
+    cf_future *f = NULL;
+    const void *d;
+    size_t n;
+    int64_t x = 7;
+    cf_status s;
+    const char *what = kind == CF_THREAD_POOL ? "thread pool" : "process pool";
+    if (!o) {
+        snprintf(msg, msg_len, "%s: options: %s", what, cf_last_error());
+        return -1;
+    }
+    if (kind == CF_PROCESS_POOL)
+        cf_executor_options_set_start_method(o, (cf_start_method)method);
+    ex = cf_executor_new(kind, 1, o);
+    cf_executor_options_free(o);
+    if (!ex) {
+        snprintf(msg, msg_len, "%s: cf_executor_new: %s", what, cf_last_error());
+        return -1;
+    }
+    s = cf_submit(ex, pt_square, &x, sizeof x, &f);
+    if (s != CF_OK) {
+        snprintf(msg, msg_len, "%s: cf_submit: %s: %s", what, cf_status_str(s), cf_last_error());
+        cf_executor_free(ex);
+        return -1;
+    }
+    s = cf_future_result(f, 20.0, &d, &n);
+    if (s != CF_OK || n != sizeof *y) {
+        snprintf(msg, msg_len, "%s: result: %s: %s", what, cf_status_str(s),
+                 cf_future_error_message(f) ? cf_future_error_message(f) : "");
+        cf_future_free(f);
+        cf_executor_free(ex);
+        return -1;
+    }
+    memcpy(y, d, sizeof *y);
+    cf_future_free(f);
+    cf_executor_free(ex);
+    return 0;
+}
+
+int pt_nested(const void *arg, size_t len, cf_out *out) {
+    int32_t method;
+    int64_t y[2] = {0, 0};
+    char msg[512];
+    if (len != sizeof method) return 99;
+    memcpy(&method, arg, sizeof method);
+    if (nested_square(CF_THREAD_POOL, method, &y[0], msg, sizeof msg) != 0 ||
+        nested_square(CF_PROCESS_POOL, method, &y[1], msg, sizeof msg) != 0) {
+        cf_out_fail(out, msg);
+        return 110;
+    }
+    return cf_out_set(out, y, sizeof y) == CF_OK ? 0 : 91;
 }

@@ -124,6 +124,74 @@ int pt_touch(const void *arg, size_t len, cf_out *out);
 /* Result int32: PT_LIB_TAG, the build's tag (1 for libproctasks.so, 2 for the late copy). */
 int pt_lib_tag(const void *arg, size_t len, cf_out *out);
 
+/* ---- tasks of the fault rows (tests/c/proc_faults.c, tests/c/proc_load.c) ---------------- */
+
+/* Argument of pt_big_report. */
+typedef struct pt_big_arg {
+    char report[PT_PATH_MAX]; /* FIFO to write a pt_report to once the result is filled */
+    uint64_t len;             /* result length */
+} pt_big_arg;
+
+/* pt_big_arg: fills a len-byte result (cf_out_alloc, pt_pattern), then reports and returns 0:
+ * a kill after the report lands in (or after) the result's transfer (CR08, LD03). */
+int pt_big_report(const void *arg, size_t len, cf_out *out);
+
+/* What pt_chan does after reporting. */
+enum {
+    PT_CHAN_ALL_FDS = 1,  /* writes `bytes` to every descriptor from 1023 down to 3, returns 0 */
+    PT_CHAN_WRITE = 2,    /* writes `bytes` to its channel (descriptor 3), returns 0 */
+    PT_CHAN_EXIT = 3,     /* writes `bytes` to its channel, then _exit(3) */
+    PT_CHAN_CLOSE = 4,    /* closes every descriptor from 3 up (close_range), returns 0 */
+    PT_CHAN_DUP_NULL = 5, /* puts /dev/null over its channel with dup2, returns 0 */
+    PT_CHAN_LATE = 6      /* forks a grandchild sharing the channel, writes `bytes`, waits to
+                           * be killed; once the worker is dead, the grandchild writes the
+                           * `late` bytes that follow them in `bytes` and exits */
+};
+
+/* Argument of pt_chan. */
+typedef struct pt_chan_arg {
+    char report[PT_PATH_MAX]; /* FIFO to write a pt_report to first ("" for none) */
+    uint32_t mode;            /* PT_CHAN_* */
+    uint32_t len;             /* bytes written by the task, at the start of `bytes` */
+    uint32_t late;            /* PT_CHAN_LATE: bytes written by the grandchild, after those */
+    uint32_t pad;
+    uint8_t bytes[256];
+} pt_chan_arg;
+
+/* pt_chan_arg: reports, then misuses the worker's channel as `mode` says (PR01-PR03, PR06).
+ * Result "chan" when it returns. */
+int pt_chan(const void *arg, size_t len, cf_out *out);
+/* uint64 n: writes n bytes to stdout and n to stderr (PR04); result uint64 bytes written. */
+int pt_flood(const void *arg, size_t len, cf_out *out);
+/* Reads stdin once (PR05): result int64, what read(0, buf, 64) returned (-errno on error). */
+int pt_read_stdin(const void *arg, size_t len, cf_out *out);
+/* pt_block_arg: reports, waits at the gate, then raise(SIGSEGV) (SD06). */
+int pt_gate_segv(const void *arg, size_t len, cf_out *out);
+/* Result uint64[2]: the worker's RLIMIT_CORE soft and hard limits (CR02). */
+int pt_core_limit(const void *arg, size_t len, cf_out *out);
+/* The mutex of FK01, a global of this library: locked and unlocked by the test program's
+ * threads (not tasks). */
+void pt_app_lock(void);
+void pt_app_unlock(void);
+/* Locks and unlocks pt_app_lock's mutex (FK01); result pt_pid_result. */
+int pt_lock_app_mutex(const void *arg, size_t len, cf_out *out);
+
+/* Result of pt_reenter. */
+typedef struct pt_reenter_result {
+    int32_t submit;        /* cf_submit on the inherited executor */
+    int32_t names_parent;  /* cf_last_error() after it mentions "parent process" */
+    int32_t shutdown_wait; /* cf_executor_shutdown(ex, true, false) */
+    int32_t shutdown_now;  /* cf_executor_shutdown(ex, false, true) */
+} pt_reenter_result;
+
+/* uint64: the address of a cf_executor of the parent (valid in a forked worker's copy of the
+ * parent's memory): submits to it and shuts it down from the worker (RE06). */
+int pt_reenter(const void *arg, size_t len, cf_out *out);
+/* int32 start method: in the worker, makes a thread pool and a process pool (that method),
+ * runs pt_square(7) on each and frees them (RE10). Result int64[2] {49, 49}; a failure is
+ * cf_out_fail naming the step and cf_last_error(). */
+int pt_nested(const void *arg, size_t len, cf_out *out);
+
 #ifndef PROCTASKS_BUILD
 
 /* ------------------------------------------------------------------------------------------ */
