@@ -1241,6 +1241,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "3000 random cases: over 10 minutes under Miri")]
     fn random_messages_survive_any_split() {
         let mut rng = Rng(0x5eed_0001);
         for case in 0..3000 {
@@ -1331,6 +1332,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "4000 random cases: over 10 minutes under Miri")]
     fn garbage_gives_errors_never_panics_nor_unchecked_allocations() {
         let mut rng = Rng(0x5eed_0002);
         let mut decoded = 0;
@@ -1372,6 +1374,7 @@ mod tests {
     /// what it sent. The whole length is reserved (address space), but the reader zero-fills,
     /// and so touches, only a step ahead of the bytes received, growing as they arrive.
     #[test]
+    #[cfg_attr(miri, ignore = "fills of MiBs: too slow under Miri")]
     fn a_huge_announced_frame_is_filled_only_as_bytes_arrive() {
         // 4 GiB: reserved but never touched, whatever the machine's memory.
         let len: usize = 4 << 30;

@@ -405,6 +405,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "memfd_create and dladdr: not supported by Miri")]
     fn worker_loop_runs_over_any_transport() {
         // 5 bytes of room each way: every frame crosses in pieces, through WouldBlock.
         let (parent_end, worker_end) = mem::pair(5);
@@ -478,6 +479,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "memfd_create and dladdr: not supported by Miri")]
     fn skipped_jobs_count_toward_max_tasks() {
         // The pool sends a worker at most max_tasks_per_child jobs, then waits for it to exit.
         // A job skipped because it was cancelled counts: otherwise the worker waits for a job
