@@ -401,41 +401,6 @@ static void crash_after_result_busy_manager(void) {
 
 /* ---- a death reported while the pool waits for a new worker (forkserver) ------------------ */
 
-/* The tid of this process's thread named cf-process-* (the pool's manager), 0 if none. */
-static pid_t manager_tid(void) {
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
-    pid_t tid = 0;
-    CHECK(d != NULL);
-    while ((e = readdir(d)) != NULL) {
-        char path[96], comm[64];
-        FILE *f;
-        if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "/proc/self/task/%d/comm", atoi(e->d_name));
-        f = fopen(path, "r");
-        if (!f) continue;
-        if (fgets(comm, sizeof comm, f) && strncmp(comm, "cf-process-", 11) == 0)
-            tid = (pid_t)atoi(e->d_name);
-        fclose(f);
-    }
-    closedir(d);
-    return tid;
-}
-
-/* The system call thread `tid` is blocked in (-1 if running or unknown). */
-static long blocked_in(pid_t tid) {
-    char path[64], buf[256];
-    FILE *f;
-    long nr = -1;
-    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-    f = fopen(path, "r");
-    if (!f) return -1;
-    if (fgets(buf, sizeof buf, f)) {
-        if (sscanf(buf, "%ld", &nr) != 1) nr = -1;
-    }
-    fclose(f);
-    return nr;
-}
 
 /* With the fork server stopped, a busy worker is killed and a new worker is requested: when
  * the server resumes it reports the death first, then the new worker. The pool must handle
@@ -463,7 +428,7 @@ static void death_reported_during_spawn(void) {
     ex = pt_new(2);
     server = pt_fork_server();
     pt_note_pid(server);
-    mgr = manager_tid();
+    mgr = pt_manager_tid();
     CHECK(mgr > 0);
     a = pt_block_args(&rep, &gate, 1);
     fa = pt_submit(ex, pt_block, &a, sizeof a);
@@ -475,8 +440,8 @@ static void death_reported_during_spawn(void) {
     CHECK(pt_await_dead(r.pid)); /* a zombie: its parent, the server, is stopped */
     fb = pt_submit(ex, pt_pid, NULL, 0); /* a second worker is requested from the server */
     /* Wait (bounded) until the manager is blocked waiting for the server's reply. */
-    for (i = 0; i < 20000 && blocked_in(mgr) != SYS_recvmsg; i++) cft_nap(1000000);
-    CHECK_EQ_INT(blocked_in(mgr), SYS_recvmsg);
+    for (i = 0; i < 20000 && pt_blocked_in(mgr) != SYS_recvmsg; i++) cft_nap(1000000);
+    CHECK_EQ_INT(pt_blocked_in(mgr), SYS_recvmsg);
     CHECK(kill(server, SIGCONT) == 0);
 
     s = cf_future_result(fa, 10.0, &d, &n);

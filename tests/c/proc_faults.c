@@ -644,47 +644,12 @@ static void shutdown_nowait_case(uint32_t workers, int cancel, const char *fault
     pt_fifo_close(&gate);
 }
 
-/* The tid of this process's thread named cf-process-<n> (a pool's manager, not its callback
- * thread cf-process-<n>-cb), 0 if none. */
-static pid_t manager_tid(void) {
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
-    pid_t tid = 0;
-    CHECK(d != NULL);
-    while ((e = readdir(d)) != NULL) {
-        char path[96], comm[64];
-        FILE *f;
-        if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "/proc/self/task/%d/comm", atoi(e->d_name));
-        f = fopen(path, "r");
-        if (!f) continue;
-        if (fgets(comm, sizeof comm, f) && strncmp(comm, "cf-process-", 11) == 0 &&
-            !strstr(comm, "-cb"))
-            tid = (pid_t)atoi(e->d_name);
-        fclose(f);
-    }
-    closedir(d);
-    return tid;
-}
-
-/* The system call thread `tid` is blocked in (-1 if running or unknown). */
-static long blocked_in(pid_t tid) {
-    char path[64], buf[256];
-    FILE *f;
-    long nr = -1;
-    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-    f = fopen(path, "r");
-    if (!f) return -1;
-    if (fgets(buf, sizeof buf, f) && sscanf(buf, "%ld", &nr) != 1) nr = -1;
-    fclose(f);
-    return nr;
-}
 
 /* Waits (bounded, ~20 s) until thread `tid` is blocked in system call `a` or `b`. */
 static bool await_blocked_in(pid_t tid, long a, long b) {
     int i;
     for (i = 0; i < 20000; i++) {
-        long nr = blocked_in(tid);
+        long nr = pt_blocked_in(tid);
         if (nr == a || nr == b) return true;
         cft_nap(1000000);
     }
@@ -714,7 +679,7 @@ static void shutdown_nowait_pumped(void) {
     fb = pt_submit(ex, pt_block, &a, sizeof a);
     pt_note_pid(pt_read_report(&rep).pid);
     n = pt_descendants((int)getpid(), pids, 64);
-    mgr = manager_tid();
+    mgr = pt_manager_tid();
     CHECK(mgr > 0);
     CHECK(await_blocked_in(mgr, SYS_poll, SYS_ppoll)); /* idle, the task running */
     CHECK_STATUS(cf_executor_shutdown(ex, false, false), CF_OK); /* wakes it */

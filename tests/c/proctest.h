@@ -587,6 +587,42 @@ static inline int pt_worker_pid(cf_executor *ex) {
         CHECK_STATUS(cf_future_exception((f), 0.0), (want));                                 \
     } while (0)
 
+/* The tid of this process's thread named cf-process-<n> (a pool's manager, not its callback
+ * thread cf-process-<n>-cb), 0 if none. */
+static inline pid_t pt_manager_tid(void) {
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    pid_t tid = 0;
+    CHECK(d != NULL);
+    while ((e = readdir(d)) != NULL) {
+        char path[96], comm[64];
+        FILE *f;
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "/proc/self/task/%d/comm", atoi(e->d_name));
+        f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(comm, sizeof comm, f) && strncmp(comm, "cf-process-", 11) == 0 &&
+            !strstr(comm, "-cb"))
+            tid = (pid_t)atoi(e->d_name);
+        fclose(f);
+    }
+    closedir(d);
+    return tid;
+}
+
+/* The system call thread `tid` is blocked in (-1 if running or unknown). */
+static inline long pt_blocked_in(pid_t tid) {
+    char path[64], buf[256];
+    FILE *f;
+    long nr = -1;
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+    f = fopen(path, "r");
+    if (!f) return -1;
+    if (fgets(buf, sizeof buf, f) && sscanf(buf, "%ld", &nr) != 1) nr = -1;
+    fclose(f);
+    return nr;
+}
+
 /* Descendants of `root` (live ones), breadth first; returns how many were stored. */
 static inline int pt_descendants(int root, int *out, int max) {
     int n = 0, i = 0, k;
