@@ -4,9 +4,6 @@
 //! The process-pool protocol (`src/process/protocol.rs`) reaches this crate through
 //! `cfutures::fuzzing` (feature `fuzzing`).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-
 use cfutures::fuzzing::{
     decode, encode, encode_items, max_frame, read_item, FnRef, FrameReader, ItemOutcome, ItemRef,
     Msg,
@@ -14,79 +11,12 @@ use cfutures::fuzzing::{
 use cfutures::Bytes;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 
-// ---- The allocator
+// ---- The allocator: the library's own test allocator (thread-local caps; the targets run on
+// one thread), shared by path so that the unit tests and the fuzz targets check the same way.
 
-/// 0: no cap; otherwise the largest allocation that may succeed.
-static CAP: AtomicUsize = AtomicUsize::new(0);
-/// The largest allocation asked for while a cap was set.
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-/// Delegates to the system allocator; while a cap is set (see [`with_cap`]), records the
-/// largest size asked for and refuses (returns null for) anything above the cap. So a frame
-/// announcing gigabytes costs nothing, the reader's fallible path for it is exercised, and an
-/// infallible allocation from an unchecked length aborts: a crash the fuzzer reports.
-struct CapAlloc;
-
-#[global_allocator]
-static ALLOC: CapAlloc = CapAlloc;
-
-fn allowed(size: usize) -> bool {
-    let cap = CAP.load(Relaxed);
-    // A failing assertion's panic hook (its message, a backtrace) allocates freely.
-    if cap == 0 || std::thread::panicking() {
-        return true;
-    }
-    LARGEST.fetch_max(size, Relaxed);
-    size <= cap
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, or returns
-// null, which `GlobalAlloc` allows for any allocation that cannot be made.
-unsafe impl GlobalAlloc for CapAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if !allowed(layout.size()) {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: the caller's contract for `alloc` is passed on as is.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if !allowed(layout.size()) {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: the caller's contract for `alloc_zeroed` is passed on as is.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if !allowed(new_size) {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: the caller's contract for `realloc` is passed on as is.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` (this allocator hands out no other memory).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-/// Runs `f` with allocations above `cap` bytes refused; returns its result and the largest
-/// allocation asked for meanwhile. The fuzz targets are single-threaded.
-pub fn with_cap<R>(cap: usize, f: impl FnOnce() -> R) -> (R, usize) {
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            CAP.store(0, Relaxed);
-        }
-    }
-    assert!(cap > 0);
-    LARGEST.store(0, Relaxed);
-    CAP.store(cap, Relaxed);
-    let reset = Reset;
-    let r = f();
-    drop(reset);
-    (r, LARGEST.load(Relaxed))
-}
+#[path = "../../src/process/capped_alloc.rs"]
+mod capped_alloc;
+pub use capped_alloc::with_cap;
 
 /// The cap for arbitrary streams: above the reader's buffer (64 KiB), so that large frames
 /// take their own-buffer path, and far above any input libFuzzer makes by default (4 KiB).

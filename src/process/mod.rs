@@ -11,6 +11,8 @@
 //! fails with `WorkerDied` (or `Expired` when the pool killed it for its time limit) and jobs
 //! sent ahead to that worker go back to the head of the queue.
 
+#[cfg(test)]
+mod capped_alloc;
 pub mod protocol;
 pub mod resolve;
 pub mod slots;
