@@ -84,6 +84,8 @@ struct Shared {
     torn_down: Condvar,
     /// Threads waiting for work that a submit may count on (CPython's `_idle_semaphore`).
     idle: AtomicUsize,
+    /// Threads running done-callbacks, that will count themselves idle once those return.
+    finishing: AtomicUsize,
     broken: AtomicBool,
     /// The fork generation the pool was made in (see `executor::fork_generation`).
     fork_gen: usize,
@@ -128,6 +130,7 @@ impl ThreadPool {
             }),
             torn_down: Condvar::new(),
             idle: AtomicUsize::new(0),
+            finishing: AtomicUsize::new(0),
             broken: AtomicBool::new(false),
             fork_gen: fork_generation(),
         });
@@ -170,7 +173,7 @@ impl ThreadPool {
                 "cannot schedule new futures after shutdown",
             ));
         }
-        let need_thread = !try_take_idle(&sh.idle) && st.threads.len() < sh.max_workers;
+        let need_thread = !take_idle_or_finishing(sh) && st.threads.len() < sh.max_workers;
         if need_thread {
             let name = format!("{}_{}", sh.prefix, st.threads.len());
             let worker_shared = Arc::clone(sh);
@@ -277,6 +280,35 @@ fn shutdown(sh: &Shared, wait: bool, cancel_futures: bool) -> Result<(), Error> 
     Ok(())
 }
 
+/// How long a submit that finds no idle thread waits for one that is finishing its
+/// done-callbacks, before it starts a new thread instead.
+#[cfg(not(loom))]
+const FINISHING_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Claims an idle thread. With none idle but some finishing their done-callbacks, waits up to
+/// `FINISHING_WAIT` for one of them: a caller woken by a callback (Python's binding sets its
+/// future there) and submitting at once reuses that thread, as it would with no callbacks,
+/// while a callback that blocks (RE09) only delays the new thread by that bound.
+fn take_idle_or_finishing(sh: &Shared) -> bool {
+    if try_take_idle(&sh.idle) {
+        return true;
+    }
+    #[cfg(not(loom))]
+    {
+        let start = std::time::Instant::now();
+        while sh.finishing.load(Ordering::Acquire) > 0 && start.elapsed() < FINISHING_WAIT {
+            std::thread::yield_now();
+            if try_take_idle(&sh.idle) {
+                return true;
+            }
+        }
+        // A thread may have counted itself idle just before it stopped finishing.
+        try_take_idle(&sh.idle)
+    }
+    #[cfg(loom)]
+    false
+}
+
 fn try_take_idle(idle: &AtomicUsize) -> bool {
     let mut n = idle.load(Ordering::Acquire);
     while n > 0 {
@@ -337,13 +369,23 @@ fn worker(sh: Arc<Shared>) {
             // another one. Unless the thread is about to run done-callbacks: a submit made
             // while a slow callback runs must start another thread (the pool has room) rather
             // than queue behind it (RE09); the thread counts itself idle after them.
+            let mut finishing = false;
             let callbacks = f.set_outcome_deferred_with(outcome, |has_callbacks| {
-                if !has_callbacks {
+                if has_callbacks {
+                    // A submit that finds no idle thread waits briefly for this one.
+                    sh.finishing.fetch_add(1, Ordering::Release);
+                    finishing = true;
+                } else {
                     sh.idle.fetch_add(1, Ordering::Release);
                     counted_idle = true;
                 }
             });
             f.run_callbacks(callbacks);
+            if finishing {
+                sh.idle.fetch_add(1, Ordering::Release);
+                counted_idle = true;
+                sh.finishing.fetch_sub(1, Ordering::Release);
+            }
         }
         if !counted_idle {
             sh.idle.fetch_add(1, Ordering::Release);
