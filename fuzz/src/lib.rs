@@ -82,100 +82,13 @@ impl<'a> Splits<'a> {
 
 // ---- Feeding and the model
 
-/// What a [`FrameReader`] makes of a stream.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Fed {
-    /// The complete frame bodies, in order.
-    pub bodies: Vec<Vec<u8>>,
-    /// Whether the reader failed (after `bodies`).
-    pub error: bool,
-    /// Whether bytes of an unfinished frame were left at the end (without error).
-    pub mid_frame: bool,
-}
-
-/// Feeds `stream` to a fresh reader the way the transports do: each read goes into
-/// `spare()`, and complete bodies are taken after each. Stops at the first error, as the
-/// callers do (the peer is then killed or abandoned).
-pub fn feed(stream: &[u8], splits: &mut Splits<'_>) -> Fed {
-    let mut rd = FrameReader::default();
-    let mut bodies = Vec::new();
-    let mut pos = 0;
-    loop {
-        loop {
-            match rd.next_body() {
-                Ok(Some(b)) => bodies.push(b),
-                Ok(None) => break,
-                Err(_) => {
-                    return Fed {
-                        bodies,
-                        error: true,
-                        mid_frame: false,
-                    }
-                }
-            }
-        }
-        if pos == stream.len() {
-            return Fed {
-                bodies,
-                error: false,
-                mid_frame: rd.is_mid_frame(),
-            };
-        }
-        let spare = rd.spare();
-        // A read into no room returns 0, which every caller takes for the peer's EOF.
-        assert!(
-            !spare.is_empty(),
-            "the reader wants bytes but offers no room"
-        );
-        let n = splits.next().clamp(1, spare.len()).min(stream.len() - pos);
-        spare[..n].copy_from_slice(&stream[pos..pos + n]);
-        rd.filled(n);
-        pos += n;
-    }
-}
+#[path = "../../src/process/frame_model.rs"]
+mod frame_model;
+pub use frame_model::{decode_round_trip, feed, model, Fed};
 
 /// The size of the reader's own buffer.
 pub fn read_buf() -> usize {
     FrameReader::default().spare().len()
-}
-
-/// The framing as the reader must see it, written as plainly as possible, when allocations
-/// above `cap` bytes fail (`cap` larger than the reader's buffer). Also returns the largest
-/// announced length that passed the `MAX_FRAME` check: the only size taken from the input
-/// that the reader may ask the allocator for.
-pub fn model(stream: &[u8], cap: usize) -> (Fed, u64) {
-    let mut bodies = Vec::new();
-    let mut largest = 0;
-    let mut pos = 0;
-    let (error, mid_frame) = loop {
-        let left = stream.len() - pos;
-        if left == 0 {
-            break (false, false);
-        }
-        if left < 8 {
-            break (false, true);
-        }
-        let len = u64::from_le_bytes(stream[pos..pos + 8].try_into().unwrap());
-        if len == 0 || len > max_frame() {
-            break (true, false);
-        }
-        largest = largest.max(len);
-        if len > cap as u64 {
-            // Never fits the read buffer, and its own buffer is refused.
-            break (true, false);
-        }
-        if ((left - 8) as u64) < len {
-            break (false, true);
-        }
-        bodies.push(stream[pos + 8..pos + 8 + len as usize].to_vec());
-        pos += 8 + len as usize;
-    };
-    let fed = Fed {
-        bodies,
-        error,
-        mid_frame,
-    };
-    (fed, largest)
 }
 
 /// A multi-item `Done` decodes as `DoneRaw`: turn it back, to compare with what was sent.
@@ -204,28 +117,12 @@ fn bytes(b: &[u8]) -> Bytes {
     Bytes::copy_from(b).expect("out of memory")
 }
 
-/// Decodes `body`; if it decodes, checks that the message encodes to a frame that decodes to
-/// the same message, and that encoding that again gives the same bytes.
-pub fn decode_round_trip(body: Vec<u8>) -> Option<Msg> {
-    let m = decode(body).ok()?;
-    let mut frame = Vec::new();
-    encode(&m, &mut frame);
-    let len = u64::from_le_bytes(frame[..8].try_into().unwrap());
-    assert_eq!(len, frame.len() as u64 - 8, "frame length of {m:?}");
-    let again = decode(frame[8..].to_vec()).expect("an encoded message decodes");
-    assert_eq!(again, m);
-    let mut frame2 = Vec::new();
-    encode(&again, &mut frame2);
-    assert!(frame2 == frame, "encoding is not stable for {m:?}");
-    Some(m)
-}
-
 /// The decode target: `stream` through a reader (cut by `splits`) and the decoder.
 pub fn check_stream(stream: &[u8], mut splits: Splits<'_>) {
     let (expected, announced) = model(stream, GARBAGE_CAP);
     assert!(read_buf() < GARBAGE_CAP);
     let (fed, largest) = with_cap(GARBAGE_CAP, || {
-        let fed = feed(stream, &mut splits);
+        let fed = feed(stream, || splits.next());
         for body in &fed.bodies {
             decode_round_trip(body.clone());
         }
@@ -254,7 +151,7 @@ pub fn check_messages(msgs: &[Msg], mut splits: Splits<'_>) {
     let (expected, announced) = model(&stream, MESSAGES_CAP);
     assert!(!expected.error && !expected.mid_frame && expected.bodies.len() == msgs.len());
     let ((fed, got), largest) = with_cap(MESSAGES_CAP, || {
-        let fed = feed(&stream, &mut splits);
+        let fed = feed(&stream, || splits.next());
         let got: Vec<Msg> = fed
             .bodies
             .iter()

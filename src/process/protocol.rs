@@ -1051,113 +1051,14 @@ mod tests {
         }
     }
 
-    /// What a [`FrameReader`] makes of a stream.
-    #[derive(Debug, PartialEq)]
-    struct Fed {
-        bodies: Vec<Vec<u8>>,
-        error: bool,
-        /// Whether bytes of an unfinished frame were left (at the end, without error).
-        mid_frame: bool,
+    /// The framing model, the feeder and the round-trip check, shared with fuzz/.
+    mod frame_model {
+        include!("frame_model.rs");
     }
+    use frame_model::{decode_round_trip, feed, model};
 
-    /// Feeds `stream` to a fresh reader the way the transports do: each read goes into
-    /// `spare()` (`chunk` bytes at most), and complete bodies are taken after each. Stops at
-    /// the first error, as the callers do (the peer is then killed or abandoned).
-    fn feed(stream: &[u8], mut chunk: impl FnMut() -> usize) -> Fed {
-        let mut rd = FrameReader::default();
-        let mut bodies = Vec::new();
-        let mut pos = 0;
-        loop {
-            loop {
-                match rd.next_body() {
-                    Ok(Some(b)) => bodies.push(b),
-                    Ok(None) => break,
-                    Err(_) => {
-                        return Fed {
-                            bodies,
-                            error: true,
-                            mid_frame: false,
-                        }
-                    }
-                }
-            }
-            if pos == stream.len() {
-                return Fed {
-                    bodies,
-                    error: false,
-                    mid_frame: rd.is_mid_frame(),
-                };
-            }
-            let spare = rd.spare();
-            // A read into no room returns 0, which every caller takes for the peer's EOF.
-            assert!(
-                !spare.is_empty(),
-                "the reader wants bytes but offers no room"
-            );
-            let n = chunk().clamp(1, spare.len()).min(stream.len() - pos);
-            spare[..n].copy_from_slice(&stream[pos..pos + n]);
-            rd.filled(n);
-            pos += n;
-        }
-    }
-
-    /// The framing as the reader must see it, written as plainly as possible; `cap`: the
-    /// largest body an allocation can be had for. Also returns the largest announced length
-    /// that passed the [`MAX_FRAME`] check (the only unchecked-input size the reader may ask
-    /// the allocator for).
-    fn model(stream: &[u8], cap: usize) -> (Fed, u64) {
-        let mut bodies = Vec::new();
-        let mut largest = 0;
-        let mut pos = 0;
-        let (error, mid_frame) = loop {
-            let left = stream.len() - pos;
-            if left == 0 {
-                break (false, false);
-            }
-            if left < 8 {
-                break (false, true);
-            }
-            let len = u64::from_le_bytes(stream[pos..pos + 8].try_into().unwrap());
-            if len == 0 || len > MAX_FRAME {
-                break (true, false);
-            }
-            largest = largest.max(len);
-            if len > cap as u64 {
-                // Never fits the read buffer, and its own buffer is refused.
-                break (true, false);
-            }
-            if ((left - 8) as u64) < len {
-                break (false, true);
-            }
-            bodies.push(stream[pos + 8..pos + 8 + len as usize].to_vec());
-            pos += 8 + len as usize;
-        };
-        (
-            Fed {
-                bodies,
-                error,
-                mid_frame,
-            },
-            largest,
-        )
-    }
-
-    /// Decodes `body`; if it decodes, checks that encoding the message gives a frame that
-    /// decodes to the same message, and that encoding that again gives the same bytes.
-    fn decode_round_trip(body: Vec<u8>) -> Option<Msg> {
-        let m = decode(body).ok()?;
-        let mut frame = Vec::new();
-        encode(&m, &mut frame);
-        assert_eq!(
-            u64::from_le_bytes(frame[..8].try_into().unwrap()),
-            frame.len() as u64 - 8
-        );
-        let again = decode(frame[8..].to_vec()).expect("an encoded message decodes");
-        assert_eq!(again, m);
-        let mut frame2 = Vec::new();
-        encode(&again, &mut frame2);
-        assert_eq!(frame2, frame);
-        Some(m)
+    fn max_frame() -> u64 {
+        MAX_FRAME
     }
 
     #[test]
